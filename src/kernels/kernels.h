@@ -1,0 +1,116 @@
+/*
+ * kernels.h — the compute kernels every model forward pass calls, behind one table.
+ *
+ * The table is filled at run time (kern_select): first with the plain reference kernels of
+ * ref.c — obviously-correct loops in float32, the `--exact` path and the oracle of every test —
+ * then entries are overridden by fast paths (AVX-512, AMX, threads) when the CPU has them and
+ * the mode allows it. Element-wise helpers (norms, activations, rope) are plain functions below;
+ * they cost little next to the matrix products.
+ *
+ * Layouts: activations are float32, row-major. A weight matrix is stored as in safetensors,
+ * [n_out, n_in] row-major (y = x W^T + b), in bf16, f16 or f32, usually memory-mapped.
+ */
+#ifndef LG_KERNELS_H
+#define LG_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef enum lg_dtype { LG_DT_F32 = 0, LG_DT_BF16 = 1, LG_DT_F16 = 2 } lg_dtype;
+
+/* Bytes per element of a dtype. */
+static inline size_t lg_dtype_size(lg_dtype t) {
+    return t == LG_DT_F32 ? 4 : 2;
+}
+
+static inline float lg_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Round-to-nearest-even float32 -> bfloat16 (NaN kept quiet), as torch does. */
+static inline uint16_t lg_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float lg_f16_to_f32(uint16_t h);
+uint16_t lg_f32_to_f16(float f);
+
+/* A weight matrix W, n_out x n_in, row-major, as stored in the checkpoint. */
+typedef struct kern_weight {
+    lg_dtype dtype;
+    int64_t n_out, n_in;
+    const void *data; /* n_out*n_in elements of dtype; usually memory-mapped, never written */
+    void *packed;     /* optional copy in a fast kernel's layout, made once by kern_prepare */
+    int packed_kind;  /* which kernel made `packed` (0 = none) */
+} kern_weight;
+
+/* Converts row `r` of W to float32 (n_in values). */
+void kern_weight_row_f32(const kern_weight *w, int64_t r, float *out);
+
+/* Execution context: the kernel table, the thread pool and the mode. One per model/session
+ * owner; not shared between threads that run forward passes concurrently. */
+typedef struct kern_ctx kern_ctx;
+
+typedef struct lg_kernels {
+    const char *name;
+    /* y (m x n_out) = x (m x n_in) * W^T (+ bias (n_out), may be NULL). */
+    void (*matmul)(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
+                   int64_t m);
+    /* Multi-head attention with grouped-query sharing. For every query row i (0..n_q) and head h:
+     *   out[i, h*hd:(h+1)*hd] = softmax_j(scale * q[i,h] . k[j,g]) v[j,g],  g = h /
+     * (n_head/n_head_kv) q is n_q x (row stride q_stride floats), k/v are n_kv rows (row stride
+     * kv_stride elements of kv_dtype, f32 or bf16/f16), out is n_q x n_head*hd. With `causal`,
+     * query i sits at absolute position q_pos0 + i and attends only to keys j <= q_pos0 + i. */
+    void (*attention)(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
+                      lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
+                      int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
+                      int64_t q_pos0, float scale);
+    /* Optional: prepares w->packed for this table's matmul (may be NULL or do nothing). */
+    void (*prepare)(kern_ctx *kc, kern_weight *w);
+} lg_kernels;
+
+/* Creates a context. `mode` is "auto" (best kernels for this CPU) or "ref" (reference kernels
+ * only: the --exact path). The environment variable LG_KERNELS=ref forces "ref". `n_threads` <= 0
+ * means one per available core. Returns NULL when out of memory or the mode is unknown. */
+kern_ctx *kern_ctx_create(int n_threads, const char *mode);
+void kern_ctx_free(kern_ctx *kc);
+const lg_kernels *kern_ctx_table(const kern_ctx *kc);
+int kern_ctx_threads(const kern_ctx *kc);
+
+/* The reference table (plain loops, float32 accumulation). */
+const lg_kernels *kern_ref_table(void);
+
+/* Shorthands that dispatch through the context's table. */
+void kern_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
+                 int64_t m);
+void kern_attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
+                    lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
+                    int head_dim, int64_t q_stride, int64_t kv_stride, bool causal, int64_t q_pos0,
+                    float scale);
+void kern_prepare(kern_ctx *kc, kern_weight *w);
+
+/* ---- element-wise and row-wise helpers (plain float32; x and y may alias) ---- */
+
+/* y = x / sqrt(mean(x^2) + eps) * g, per row of n (Llama/Qwen RMSNorm, computed in float32). */
+void kern_rmsnorm(float *y, const float *x, const float *g, int64_t rows, int64_t n, float eps);
+/* y = (x - mean) / sqrt(var + eps) * g + b, per row of n (torch LayerNorm, biased variance). */
+void kern_layernorm(float *y, const float *x, const float *g, const float *b, int64_t rows,
+                    int64_t n, float eps);
+void kern_gelu_tanh(float *x, int64_t n);  /* torch gelu(approximate="tanh") */
+void kern_gelu_erf(float *x, int64_t n);   /* torch gelu (exact, erf) */
+void kern_quick_gelu(float *x, int64_t n); /* x * sigmoid(1.702 x) (CLIP) */
+/* gate[i] = silu(gate[i]) * up[i] (SwiGLU). */
+void kern_silu_mul(float *gate, const float *up, int64_t n);
+void kern_softmax(float *x, int64_t n);             /* in place, numerically stable */
+void kern_add(float *y, const float *x, int64_t n); /* y += x */
+
+#endif /* LG_KERNELS_H */
