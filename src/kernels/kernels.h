@@ -79,8 +79,10 @@ typedef struct lg_kernels {
 } lg_kernels;
 
 /* Creates a context. `mode` is "auto" (best kernels for this CPU) or "ref" (reference kernels
- * only: the --exact path). The environment variable LG_KERNELS=ref forces "ref". `n_threads` <= 0
- * means one per available core. Returns NULL when out of memory or the mode is unknown. */
+ * only: the --exact path); a table name ("portable", "avx512", "avx512bf16", "amx", "amx-emu")
+ * forces that table (NULL when this CPU cannot run it). The environment variable LG_KERNELS
+ * overrides `mode` (LG_KERNELS=ref forces the reference). `n_threads` <= 0 means one per
+ * available core. Returns NULL when out of memory, the mode is unknown or not runnable here. */
 kern_ctx *kern_ctx_create(int n_threads, const char *mode);
 void kern_ctx_free(kern_ctx *kc);
 const lg_kernels *kern_ctx_table(const kern_ctx *kc);
@@ -88,6 +90,18 @@ int kern_ctx_threads(const kern_ctx *kc);
 
 /* The reference table (plain loops, float32 accumulation). */
 const lg_kernels *kern_ref_table(void);
+/* Every table this CPU can run, best first, the reference last; returns how many (<= max). */
+int kern_tables(const lg_kernels **out, int max);
+/* The table kern_ctx_create would choose for `mode` ("auto", "ref" or a table name), or NULL. */
+const lg_kernels *kern_table_for(const char *mode);
+
+/* Runs fn(arg, ith, nth) for ith = 0..nth-1 on the context's threads (the caller is thread 0)
+ * and returns when all are done: for the model's own parallel loops. Not reentrant. */
+typedef void (*kern_task_fn)(void *arg, int ith, int nth);
+void kern_parallel(kern_ctx *kc, kern_task_fn fn, void *arg);
+
+/* Frees what kern_prepare attached to w (w->packed) and resets packed_kind; NULL-safe. */
+void kern_weight_release(kern_weight *w);
 
 /* Shorthands that dispatch through the context's table. */
 void kern_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,

@@ -1,0 +1,310 @@
+/*
+ * attention_avx512.c — multi-head attention with grouped-query sharing, AVX-512, without the
+ * n_q x n_kv score matrix (FlashAttention's tiled online softmax, Dao et al. 2022): for a block
+ * of 16 query rows it walks the keys 64 at a time, keeping a running max, a running sum and the
+ * output rows. K is transposed and K/V converted to f32 once per call per KV head (bf16/f16
+ * cache or f32), so the inner loops are plain FMAs; any head_dim (72 for SigLIP so400m) works
+ * with masked vectors. Few query rows (decode) take a direct path that reads the cache once.
+ * The reference is ref.c's ref_attention.
+ */
+#include "kern_impl.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define BK 64       /* keys per block */
+#define QR 4        /* query rows per register block */
+#define QB 16       /* query rows per task */
+#define MIN_TILED 8 /* fewer query rows: the direct path */
+
+INLINE __mmask16 tmask(int64_t n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* e^x for x <= 88 (lower inputs flush towards 0), ~1 ulp: x = n ln2 + r, |r| <= ln2/2,
+ * degree-6 polynomial for e^r, scaled by 2^n. */
+INLINE __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+INLINE __m512 load_kv(const void *base, lg_dtype dt, int64_t idx, __mmask16 mk) {
+    if (dt == LG_DT_F32) return _mm512_maskz_loadu_ps(mk, (const float *)base + idx);
+    __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)base + idx);
+    if (dt == LG_DT_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+typedef struct attn_job {
+    float *out;
+    const float *q;
+    const void *k, *v;
+    lg_dtype dt;
+    int64_t n_q, n_kv, q_stride, kv_stride, q_pos0;
+    int n_head, n_head_kv, hd, hdp, group;
+    bool causal;
+    float scale;
+    float *kt;    /* per KV head: hd x nkp, keys transposed (f32) */
+    float *vf;    /* per KV head: nkp x hdp (f32, zero-padded) */
+    int64_t nkp;  /* n_kv rounded up to BK */
+    int64_t n_qb; /* query blocks */
+    atomic_long next;
+    kern_ctx *kc;
+} attn_job;
+
+static int64_t visible(const attn_job *j, int64_t i) {
+    if (!j->causal) return j->n_kv;
+    int64_t n = j->q_pos0 + i + 1;
+    return n < j->n_kv ? (n < 0 ? 0 : n) : j->n_kv;
+}
+
+/* ---- direct path: few query rows; scores for one (row, head) in thread scratch ---- */
+
+static void attn_row(const attn_job *j, int64_t i, int h, float *score) {
+    int g = h / j->group, hd = j->hd;
+    int64_t n_vis = visible(j, i), koff = (int64_t)g * hd;
+    const float *qi = j->q + i * j->q_stride + (int64_t)h * hd;
+    float *oi = j->out + i * (int64_t)j->n_head * hd + (int64_t)h * hd;
+    __m512 qv[8], acc[8];
+    int nvec = (hd + 15) / 16;
+    for (int c = 0; c < nvec; c++) qv[c] = _mm512_maskz_loadu_ps(tmask(hd - c * 16), qi + c * 16);
+    float mx = -INFINITY;
+    for (int64_t t = 0; t < n_vis; t++) {
+        __m512 s = _mm512_setzero_ps();
+        for (int c = 0; c < nvec; c++)
+            s = _mm512_fmadd_ps(
+                qv[c], load_kv(j->k, j->dt, t * j->kv_stride + koff + c * 16, tmask(hd - c * 16)),
+                s);
+        score[t] = _mm512_reduce_add_ps(s) * j->scale;
+        mx = score[t] > mx ? score[t] : mx;
+    }
+    __m512 vsum = _mm512_setzero_ps(), vmx = _mm512_set1_ps(mx);
+    for (int64_t t = 0; t < n_vis; t += 16) {
+        __mmask16 mk = tmask(n_vis - t);
+        __m512 e = _mm512_maskz_mov_ps(
+            mk, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, score + t), vmx)));
+        _mm512_mask_storeu_ps(score + t, mk, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    float inv = n_vis > 0 ? 1.0f / _mm512_reduce_add_ps(vsum) : 0.0f;
+    for (int c = 0; c < nvec; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < n_vis; t++) {
+        __m512 p = _mm512_set1_ps(score[t]);
+        for (int c = 0; c < nvec; c++)
+            acc[c] = _mm512_fmadd_ps(
+                p, load_kv(j->v, j->dt, t * j->kv_stride + koff + c * 16, tmask(hd - c * 16)),
+                acc[c]);
+    }
+    for (int c = 0; c < nvec; c++)
+        _mm512_mask_storeu_ps(oi + c * 16, tmask(hd - c * 16),
+                              _mm512_mul_ps(acc[c], _mm512_set1_ps(inv)));
+}
+
+static void direct_task(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    float *score = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)(j->n_kv + 16) * 4);
+    int64_t lo, hi;
+    kern_split(j->n_q * j->n_head, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) attn_row(j, t / j->n_head, (int)(t % j->n_head), score);
+}
+
+/* ---- tiled path ---- */
+
+/* K -> kt (transposed), V -> vf, both f32, for keys [t0, t1) of every KV head. */
+static void convert_kv_task(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    int64_t lo, hi, hd = j->hd;
+    kern_split(j->nkp * j->n_head_kv, ith, nth, &lo, &hi);
+    float tmp[128];
+    for (int64_t u = lo; u < hi; u++) {
+        int g = (int)(u / j->nkp);
+        int64_t t = u % j->nkp;
+        float *kt = j->kt + (int64_t)g * hd * j->nkp;
+        float *vf = j->vf + ((int64_t)g * j->nkp + t) * j->hdp;
+        if (t >= j->n_kv) { /* padding keys: finite zeros, masked out of every softmax */
+            for (int64_t d = 0; d < hd; d++) kt[d * j->nkp + t] = 0.0f;
+            for (int d = 0; d < j->hdp; d++) vf[d] = 0.0f;
+            continue;
+        }
+        int64_t off = t * j->kv_stride + (int64_t)g * hd;
+        for (int64_t c = 0; c < hd; c += 16) {
+            __mmask16 mk = tmask(hd - c);
+            _mm512_storeu_ps(tmp + c, load_kv(j->k, j->dt, off + c, mk));
+            _mm512_store_ps(vf + c, load_kv(j->v, j->dt, off + c, mk));
+        }
+        for (int64_t d = 0; d < hd; d++) kt[d * j->nkp + t] = tmp[d];
+    }
+}
+
+/* One register block: rows r0..r0+QR of a task against keys [t0, t0+BK). Updates the running
+ * max m, sum l and output o (rows of hdp floats). */
+static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0, float *m, float *l,
+                       float *o) {
+    int hd = j->hd, g = h / j->group;
+    const float *kt = j->kt + (int64_t)g * hd * j->nkp + t0;
+    const float *vf = j->vf + ((int64_t)g * j->nkp + t0) * j->hdp;
+    __m512 s[QR][4];
+    for (int r = 0; r < QR; r++)
+        for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
+    const float *qr[QR];
+    for (int r = 0; r < QR; r++)
+        qr[r] = j->q + (i0 + (r < nr ? r : 0)) * j->q_stride + (int64_t)h * hd;
+    for (int d = 0; d < hd; d++) {
+        const float *kd = kt + (int64_t)d * j->nkp;
+        __m512 k0 = _mm512_loadu_ps(kd), k1 = _mm512_loadu_ps(kd + 16);
+        __m512 k2 = _mm512_loadu_ps(kd + 32), k3 = _mm512_loadu_ps(kd + 48);
+#pragma GCC unroll 4
+        for (int r = 0; r < QR; r++) {
+            __m512 qv = _mm512_set1_ps(qr[r][d]);
+            s[r][0] = _mm512_fmadd_ps(qv, k0, s[r][0]);
+            s[r][1] = _mm512_fmadd_ps(qv, k1, s[r][1]);
+            s[r][2] = _mm512_fmadd_ps(qv, k2, s[r][2]);
+            s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
+        }
+    }
+    float p[QR][BK] __attribute__((aligned(64)));
+    __m512 sc = _mm512_set1_ps(j->scale);
+    for (int r = 0; r < nr; r++) {
+        int64_t n_vis = visible(j, i0 + r) - t0; /* keys of this block the row may see */
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        __mmask16 mk[4];
+        for (int c = 0; c < 4; c++) {
+            mk[c] = n_vis > c * 16 ? tmask(n_vis - c * 16) : 0;
+            s[r][c] = _mm512_mul_ps(s[r][c], sc);
+            mx = _mm512_mask_max_ps(mx, mk[c], mx, s[r][c]);
+        }
+        float bmax = _mm512_reduce_max_ps(mx);
+        if (n_vis <= 0 || bmax == -INFINITY) { /* nothing visible in this block */
+            for (int c = 0; c < 4; c++) _mm512_store_ps(p[r] + c * 16, _mm512_setzero_ps());
+            continue;
+        }
+        float mnew = bmax > m[r] ? bmax : m[r];
+        float corr = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
+        __m512 vm = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
+        for (int c = 0; c < 4; c++) {
+            __m512 e = _mm512_maskz_mov_ps(mk[c], exp512(_mm512_sub_ps(s[r][c], vm)));
+            _mm512_store_ps(p[r] + c * 16, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        l[r] = l[r] * corr + _mm512_reduce_add_ps(sum);
+        m[r] = mnew;
+        if (corr != 1.0f) {
+            __m512 vc = _mm512_set1_ps(corr);
+            for (int c = 0; c < j->hdp; c += 16)
+                _mm512_store_ps(o + r * j->hdp + c,
+                                _mm512_mul_ps(_mm512_load_ps(o + r * j->hdp + c), vc));
+        }
+    }
+    /* o[r] += p[r] . V, two rows at a time sharing each V load; 8 vectors cover hd <= 128. */
+    int nvec = j->hdp / 16;
+    for (int r = 0; r < nr; r += 2) {
+        bool two = r + 1 < nr;
+        __m512 a0[8], a1[8];
+        for (int c = 0; c < nvec; c++) {
+            a0[c] = _mm512_load_ps(o + r * j->hdp + c * 16);
+            a1[c] = two ? _mm512_load_ps(o + (r + 1) * j->hdp + c * 16) : _mm512_setzero_ps();
+        }
+        for (int t = 0; t < BK; t++) {
+            __m512 p0 = _mm512_set1_ps(p[r][t]), p1 = _mm512_set1_ps(two ? p[r + 1][t] : 0.0f);
+            const float *vt = vf + (int64_t)t * j->hdp;
+            for (int c = 0; c < nvec; c++) {
+                __m512 vv = _mm512_load_ps(vt + c * 16);
+                a0[c] = _mm512_fmadd_ps(p0, vv, a0[c]);
+                a1[c] = _mm512_fmadd_ps(p1, vv, a1[c]);
+            }
+        }
+        for (int c = 0; c < nvec; c++) {
+            _mm512_store_ps(o + r * j->hdp + c * 16, a0[c]);
+            if (two) _mm512_store_ps(o + (r + 1) * j->hdp + c * 16, a1[c]);
+        }
+    }
+}
+
+static void tiled_task(void *arg, int ith, int nth) {
+    (void)nth;
+    attn_job *j = arg;
+    float *o = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)QB * j->hdp * 4);
+    int64_t n_tasks = j->n_qb * j->n_head;
+    for (;;) {
+        /* Dynamic order: causal blocks differ in work; later query blocks (more keys) first. */
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tasks) break;
+        int64_t qb = j->n_qb - 1 - t / j->n_head;
+        int h = (int)(t % j->n_head);
+        int64_t i0 = qb * QB, nrow = j->n_q - i0 < QB ? j->n_q - i0 : QB;
+        float m[QB], l[QB];
+        for (int r = 0; r < QB; r++) m[r] = -INFINITY, l[r] = 0.0f;
+        memset(o, 0, (size_t)QB * j->hdp * 4);
+        int64_t n_keys = visible(j, i0 + nrow - 1);
+        for (int64_t t0 = 0; t0 < n_keys; t0 += BK)
+            for (int64_t r = 0; r < nrow; r += QR)
+                block_rows(j, h, i0 + r, nrow - r < QR ? (int)(nrow - r) : QR, t0, m + r, l + r,
+                           o + r * j->hdp);
+        for (int64_t r = 0; r < nrow; r++) {
+            float *dst = j->out + (i0 + r) * (int64_t)j->n_head * j->hd + (int64_t)h * j->hd;
+            float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            for (int c = 0; c < j->hd; c += 16)
+                _mm512_mask_storeu_ps(
+                    dst + c, tmask(j->hd - c),
+                    _mm512_mul_ps(_mm512_load_ps(o + r * j->hdp + c), _mm512_set1_ps(inv)));
+        }
+    }
+}
+
+void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
+                           lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
+                           int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
+                           int64_t q_pos0, float scale) {
+    if (head_dim > 128 || n_head % n_head_kv != 0) { /* outside what the registers hold */
+        kern_ref_table()->attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv,
+                                    head_dim, q_stride, kv_stride, causal, q_pos0, scale);
+        return;
+    }
+    attn_job j = {.out = out,
+                  .q = q,
+                  .k = k,
+                  .v = v,
+                  .dt = kv_dtype,
+                  .n_q = n_q,
+                  .n_kv = n_kv,
+                  .q_stride = q_stride,
+                  .kv_stride = kv_stride,
+                  .q_pos0 = q_pos0,
+                  .n_head = n_head,
+                  .n_head_kv = n_head_kv,
+                  .hd = head_dim,
+                  .hdp = (head_dim + 15) / 16 * 16,
+                  .group = n_head / n_head_kv,
+                  .causal = causal,
+                  .scale = scale,
+                  .kc = kc};
+    atomic_init(&j.next, 0);
+    kern_pool *pool = kern_ctx_pool(kc);
+    if (n_q < MIN_TILED || n_kv == 0) {
+        kern_pool_run(pool, direct_task, &j);
+        return;
+    }
+    j.nkp = (n_kv + BK - 1) / BK * BK;
+    j.n_qb = (n_q + QB - 1) / QB;
+    size_t per_head = (size_t)(j.hd + j.hdp) * (size_t)j.nkp;
+    float *buf = kern_scratch(kc, KERN_SCRATCH_KV, per_head * (size_t)n_head_kv * 4);
+    j.kt = buf;
+    j.vf = buf + (size_t)j.hd * (size_t)j.nkp * (size_t)n_head_kv;
+    kern_pool_run(pool, convert_kv_task, &j);
+    kern_pool_run(pool, tiled_task, &j);
+}

@@ -1,0 +1,518 @@
+/*
+ * matmul_avx512.c — y = x W^T + b with AVX-512, split across the context's threads. Three paths:
+ *  - weight streaming (m < KERN_GEMM_MIN_M, decode): f32 activations times exact bf16/f16/f32
+ *    weights, f32 accumulation; reads every weight byte once, so it runs at memory bandwidth;
+ *  - large m, "avx512bf16": activations rounded to bf16 once per call, vdpbf16ps on weight panels
+ *    in the VNNI layout of kern_impl.h (packed once by kern_prepare; f32/f16 weights are packed
+ *    per call), 6x64 register tile;
+ *  - large m, "avx512" (no AVX512-BF16): f32 FMA on weight panels converted to f32 per k-block.
+ * The reference is ref.c's ref_matmul; tests/test_kernels.c holds every path to it.
+ */
+#include "kern_impl.h"
+
+#include "core/core.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+
+/* Below this many rows the product streams the weights (exact f32 activations); from it on,
+ * the blocked GEMM. Measured with bench_kernels (docs/kernels.md). */
+#define KERN_GEMM_MIN_M 4
+#define GEMV_ROWS 4 /* activation rows handled per pass over a weight panel */
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- conversions ---- */
+
+INLINE __m512 bf16x16_to_f32(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* 16 weights of row-major W starting at p (element index), masked to `mask`, as f32. */
+INLINE __m512 load_w16(const void *base, lg_dtype dt, int64_t idx, __mmask16 mask) {
+    if (dt == LG_DT_F32) return _mm512_maskz_loadu_ps(mask, (const float *)base + idx);
+    __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + idx);
+    if (dt == LG_DT_BF16) return bf16x16_to_f32(h);
+    return _mm512_cvtph_ps(h);
+}
+
+INLINE __mmask16 tail_mask(int64_t n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+void kern_avx512_rows_to_bf16(const float *x, int64_t n_in, int64_t kp, int64_t r0, int64_t r1,
+                              uint16_t *dst) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * n_in;
+        uint16_t *d = dst + r * kp;
+        for (int64_t k = 0; k < kp; k += 32) {
+            int64_t left = n_in - k;
+            __m512 lo =
+                left > 0 ? _mm512_maskz_loadu_ps(tail_mask(left), xr + k) : _mm512_setzero_ps();
+            __m512 hi = left > 16 ? _mm512_maskz_loadu_ps(tail_mask(left - 16), xr + k + 16)
+                                  : _mm512_setzero_ps();
+            __m512bh b = _mm512_cvtne2ps_pbh(hi, lo);
+            _mm512_storeu_si512((void *)(d + k), (__m512i)b);
+        }
+    }
+}
+
+/* ---- weight streaming: row-major weights (any dtype) ---- */
+
+/* y[o0..o0+4) for one activation row: four dot products sharing each x load. */
+static void gemv_rows4(const float *x, const kern_weight *w, int64_t o0, int nrow, float *y) {
+    int64_t n = w->n_in;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    for (int64_t k = 0; k < n; k += 16) {
+        __mmask16 mk = tail_mask(n - k);
+        __m512 xv = _mm512_maskz_loadu_ps(mk, x + k);
+        for (int r = 0; r < 4; r++)
+            if (r < nrow)
+                acc[r] =
+                    _mm512_fmadd_ps(xv, load_w16(w->data, w->dtype, (o0 + r) * n + k, mk), acc[r]);
+    }
+    for (int r = 0; r < nrow; r++) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+typedef struct mm_job {
+    float *y;
+    const float *x;
+    const kern_weight *w;
+    const float *bias;
+    int64_t m;
+    /* GEMM state */
+    const uint16_t *a16; /* activations in bf16, m_pad x kp */
+    const void *b;       /* weight panels (bf16 VNNI or f32) for columns [n0, n1) */
+    int64_t n0, n1;      /* the column chunk being computed */
+    int64_t kp, mb, nb;  /* padded depth, block sizes */
+    int64_t n_mb, n_nb;  /* number of row / column blocks in the chunk */
+    kern_block_fn block;
+    kern_ctx *kc;
+} mm_job;
+
+static void gemv_rowmajor_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t n_out = j->w->n_out, lo, hi;
+    kern_split((n_out + 3) / 4, ith, nth, &lo, &hi);
+    for (int64_t i = 0; i < j->m; i++) {
+        float *yi = j->y + i * n_out;
+        for (int64_t g = lo; g < hi; g++) {
+            int64_t o0 = g * 4;
+            int nrow = n_out - o0 < 4 ? (int)(n_out - o0) : 4;
+            gemv_rows4(j->x + i * j->w->n_in, j->w, o0, nrow, yi + o0);
+            if (j->bias)
+                for (int r = 0; r < nrow; r++) yi[o0 + r] += j->bias[o0 + r];
+        }
+    }
+}
+
+/* ---- weight streaming: packed VNNI panels ---- */
+
+/* One panel (16 outputs) for `mr` activation rows. Each 32-bit lane holds {W[o][2p],
+ * W[o][2p+1]}: shifting the lane left by 16 gives the even weight as f32, masking the low half
+ * gives the odd one, so the f32 activations meet the exact weights. */
+INLINE void gemv_panel(const float *x, int64_t ldx, int mr, int64_t n_in, const uint16_t *panel,
+                       __m512 *out) {
+    __m512 ae[GEMV_ROWS][2], ao[GEMV_ROWS][2];
+    const __m512i himask = _mm512_set1_epi32((int)0xffff0000u);
+    for (int r = 0; r < GEMV_ROWS; r++)
+        ae[r][0] = ae[r][1] = ao[r][0] = ao[r][1] = _mm512_setzero_ps();
+    int64_t np = n_in / 2, p = 0;
+    for (; p + 2 <= np; p += 2) {
+#pragma GCC unroll 2
+        for (int u = 0; u < 2; u++) {
+            __m512i wv = _mm512_load_si512((const void *)(panel + (p + u) * 32));
+            __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
+            __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, himask));
+#pragma GCC unroll 4
+            for (int r = 0; r < GEMV_ROWS; r++) {
+                if (r >= mr) break;
+                const float *xr = x + r * ldx + 2 * (p + u);
+                ae[r][u] = _mm512_fmadd_ps(we, _mm512_set1_ps(xr[0]), ae[r][u]);
+                ao[r][u] = _mm512_fmadd_ps(wo, _mm512_set1_ps(xr[1]), ao[r][u]);
+            }
+        }
+    }
+    for (; p * 2 < n_in; p++) { /* a last single pair, and a last odd input */
+        __m512i wv = _mm512_load_si512((const void *)(panel + p * 32));
+        __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
+        __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, himask));
+        for (int r = 0; r < mr; r++) {
+            const float *xr = x + r * ldx + 2 * p;
+            ae[r][0] = _mm512_fmadd_ps(we, _mm512_set1_ps(xr[0]), ae[r][0]);
+            if (2 * p + 1 < n_in) ao[r][0] = _mm512_fmadd_ps(wo, _mm512_set1_ps(xr[1]), ao[r][0]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        out[r] =
+            _mm512_add_ps(_mm512_add_ps(ae[r][0], ae[r][1]), _mm512_add_ps(ao[r][0], ao[r][1]));
+}
+
+static void gemv_packed_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const kern_weight *w = j->w;
+    int64_t n_out = w->n_out, n_in = w->n_in, kp = kern_pack_kp(n_in), lo, hi;
+    const uint16_t *packed = w->packed;
+    kern_split(kern_pack_n16(n_out) / 16, ith, nth, &lo, &hi);
+    __m512 out[GEMV_ROWS];
+    for (int64_t i0 = 0; i0 < j->m; i0 += GEMV_ROWS) {
+        int mr = j->m - i0 < GEMV_ROWS ? (int)(j->m - i0) : GEMV_ROWS;
+        for (int64_t p = lo; p < hi; p++) {
+            const uint16_t *panel = packed + p * kp * 16;
+            if (p + 1 < hi) _mm_prefetch((const char *)(panel + kp * 16), _MM_HINT_T0);
+            switch (mr) {
+            case 1:
+                gemv_panel(j->x + i0 * n_in, n_in, 1, n_in, panel, out);
+                break;
+            case 2:
+                gemv_panel(j->x + i0 * n_in, n_in, 2, n_in, panel, out);
+                break;
+            case 3:
+                gemv_panel(j->x + i0 * n_in, n_in, 3, n_in, panel, out);
+                break;
+            default:
+                gemv_panel(j->x + i0 * n_in, n_in, 4, n_in, panel, out);
+                break;
+            }
+            int64_t o0 = p * 16;
+            __mmask16 mk = tail_mask(n_out - o0);
+            __m512 b = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o0) : _mm512_setzero_ps();
+            for (int r = 0; r < mr; r++)
+                _mm512_mask_storeu_ps(j->y + (i0 + r) * n_out + o0, mk, _mm512_add_ps(out[r], b));
+        }
+    }
+}
+
+static void matmul_stream(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                          const float *bias, int64_t m) {
+    mm_job j = {.y = y, .x = x, .w = w, .bias = bias, .m = m};
+    if (w->packed_kind == KERN_PACK_VNNI16)
+        kern_pool_run(kern_ctx_pool(kc), gemv_packed_task, &j);
+    else
+        kern_pool_run(kern_ctx_pool(kc), gemv_rowmajor_task, &j);
+}
+
+/* ---- large m, bf16: the 6x64 vdpbf16ps register tile ---- */
+
+#define BF_MR 6
+#define BF_NV 4
+
+/* C[mr x 16nv] = A[mr x 2np] B^T over np pairs; A rows lda elements apart, B panels pstride
+ * elements apart; writes with bias, the last vector masked to `last_cols`. */
+INLINE void mk_bf16(int mr, int nv, const uint16_t *a, int64_t lda, const uint16_t *b,
+                    int64_t pstride, int64_t np, float *c, int64_t ldc, const float *bias,
+                    int last_cols) {
+    __m512 acc[BF_MR][BF_NV];
+#pragma GCC unroll 6
+    for (int r = 0; r < BF_MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < BF_NV; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        __m512bh bv[BF_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < BF_NV; v++)
+            if (v < nv)
+                bv[v] = (__m512bh)_mm512_load_si512((const void *)(b + v * pstride + p * 32));
+#pragma GCC unroll 6
+        for (int r = 0; r < BF_MR; r++) {
+            if (r >= mr) break;
+            int32_t pair;
+            memcpy(&pair, a + r * lda + 2 * p, 4);
+            __m512bh av = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+            for (int v = 0; v < BF_NV; v++)
+                if (v < nv) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < BF_NV; v++) {
+        if (v >= nv) break;
+        __mmask16 mk = v == nv - 1 ? tail_mask(last_cols) : (__mmask16)0xffff;
+        __m512 bb = bias ? _mm512_maskz_loadu_ps(mk, bias + v * 16) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+        for (int r = 0; r < BF_MR; r++) {
+            if (r >= mr) break;
+            _mm512_mask_storeu_ps(c + r * ldc + v * 16, mk, _mm512_add_ps(acc[r][v], bb));
+        }
+    }
+}
+
+#define MK_CASE(MR, NV)                                                                            \
+    case (MR)*8 + (NV):                                                                            \
+        mk_bf16(MR, NV, a, lda, b, pstride, np, c, ldc, bias, last_cols);                          \
+        break;
+#define MK_ROW(MR) MK_CASE(MR, 1) MK_CASE(MR, 2) MK_CASE(MR, 3) MK_CASE(MR, 4)
+
+static void mk_bf16_any(int mr, int nv, const uint16_t *a, int64_t lda, const uint16_t *b,
+                        int64_t pstride, int64_t np, float *c, int64_t ldc, const float *bias,
+                        int last_cols) {
+    switch (mr * 8 + nv) {
+        MK_ROW(1) MK_ROW(2) MK_ROW(3) MK_ROW(4) MK_ROW(5) MK_ROW(6) default : break;
+    }
+}
+
+/* The AVX512-BF16 block: C[rows x cols] for one (row block, column block) task. */
+static void block_bf16(const kern_block_args *ba) {
+    int64_t np = (ba->n_in + 1) / 2, pstride = ba->kp * 16;
+    for (int64_t c0 = 0; c0 < ba->cols; c0 += 16 * BF_NV) {
+        int64_t cols = ba->cols - c0 < 16 * BF_NV ? ba->cols - c0 : 16 * BF_NV;
+        int nv = (int)((cols + 15) / 16);
+        int last = (int)(cols - (nv - 1) * 16);
+        const uint16_t *b = ba->b + (c0 / 16) * pstride;
+        const float *bias = ba->bias ? ba->bias + c0 : NULL;
+        for (int64_t r0 = 0; r0 < ba->rows; r0 += BF_MR) {
+            int mr = ba->rows - r0 < BF_MR ? (int)(ba->rows - r0) : BF_MR;
+            mk_bf16_any(mr, nv, ba->a + r0 * ba->kp, ba->kp, b, pstride, np,
+                        ba->c + r0 * ba->ldc + c0, ba->ldc, bias, last);
+        }
+    }
+}
+
+/* ---- the blocked bf16 GEMM driver, shared with the AMX kernels ---- */
+
+static void convert_a_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t lo, hi;
+    kern_split(j->m, ith, nth, &lo, &hi);
+    kern_avx512_rows_to_bf16(j->x, j->w->n_in, j->kp, lo, hi, (uint16_t *)j->a16);
+}
+
+typedef struct pack_chunk_job {
+    const kern_weight *w;
+    int64_t p0, p1; /* panels */
+    uint16_t *dst;
+} pack_chunk_job;
+
+static void pack_chunk_task(void *arg, int ith, int nth) {
+    pack_chunk_job *j = arg;
+    int64_t lo, hi, kp = kern_pack_kp(j->w->n_in);
+    kern_split(j->p1 - j->p0, ith, nth, &lo, &hi);
+    if (lo < hi) kern_pack_vnni16(j->w, j->p0 + lo, j->p0 + hi, j->dst + lo * kp * 16);
+}
+
+static void gemm_tasks(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t n_tasks = j->n_mb * j->n_nb, lo, hi;
+    kern_split(n_tasks, ith, nth, &lo, &hi);
+    int64_t n_out = j->w->n_out;
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t ib = t / j->n_nb, jb = t % j->n_nb; /* row-block major: A block stays in cache */
+        int64_t r0 = ib * j->mb, c0 = j->n0 + jb * j->nb;
+        kern_block_args ba = {
+            .a = j->a16 + r0 * j->kp,
+            .kp = j->kp,
+            .n_in = j->w->n_in,
+            .rows = j->m - r0 < j->mb ? j->m - r0 : j->mb,
+            .b = (const uint16_t *)j->b + ((c0 - j->n0) / 16) * j->kp * 16,
+            .cols = j->n1 - c0 < j->nb ? j->n1 - c0 : j->nb,
+            .c = j->y + r0 * n_out + c0,
+            .ldc = n_out,
+            .bias = j->bias ? j->bias + c0 : NULL,
+            .ith = ith,
+            .kc = j->kc,
+        };
+        j->block(&ba);
+    }
+}
+
+/* Largest column chunk packed per call for weights that kern_prepare did not pack. */
+#define PACK_CHUNK_BYTES (16u << 20)
+
+void kern_bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
+                    int64_t m, kern_block_fn block, int64_t mb, int64_t nb) {
+    kern_pool *pool = kern_ctx_pool(kc);
+    int nth = kern_pool_size(pool);
+    int64_t kp = kern_pack_kp(w->n_in), n_out = w->n_out;
+    int64_t m_pad = (m + 31) / 32 * 32; /* AMX reads whole 16-row tiles */
+    uint16_t *a16 = kern_scratch(kc, KERN_SCRATCH_A, (size_t)(m_pad * kp) * 2);
+    memset(a16 + m * kp, 0, (size_t)((m_pad - m) * kp) * 2);
+    mm_job j = {.y = y,
+                .x = x,
+                .w = w,
+                .bias = bias,
+                .m = m,
+                .a16 = a16,
+                .kp = kp,
+                .mb = mb,
+                .block = block,
+                .kc = kc};
+    kern_pool_run(pool, convert_a_task, &j);
+    bool packed = w->packed_kind == KERN_PACK_VNNI16;
+    int64_t chunk =
+        packed ? kern_pack_n16(n_out) : (int64_t)(PACK_CHUNK_BYTES / (size_t)(kp * 2)) / nb * nb;
+    if (chunk < nb) chunk = nb;
+    for (int64_t n0 = 0; n0 < n_out; n0 += chunk) {
+        int64_t n1 = n_out - n0 < chunk ? n_out : n0 + chunk;
+        if (packed) {
+            j.b = (const uint16_t *)w->packed + (n0 / 16) * kp * 16;
+        } else {
+            pack_chunk_job pj = {w, n0 / 16, (n1 + 15) / 16,
+                                 kern_scratch(kc, KERN_SCRATCH_B, (size_t)(chunk * kp) * 2)};
+            kern_pool_run(pool, pack_chunk_task, &pj);
+            j.b = pj.dst;
+        }
+        j.n0 = n0, j.n1 = n1;
+        j.n_mb = (m + mb - 1) / mb;
+        /* Enough column blocks that every thread has work when there are few row blocks. */
+        j.nb = nb;
+        while (j.nb > 64 && j.n_mb * ((n1 - n0 + j.nb - 1) / j.nb) < 2 * nth) j.nb /= 2;
+        j.n_nb = (n1 - n0 + j.nb - 1) / j.nb;
+        kern_pool_run(pool, gemm_tasks, &j);
+    }
+}
+
+void kern_avx512bf16_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                            const float *bias, int64_t m) {
+    if (m < KERN_GEMM_MIN_M) {
+        matmul_stream(kc, y, x, w, bias, m);
+        return;
+    }
+    kern_bf16_gemm(kc, y, x, w, bias, m, block_bf16, 72, 256);
+}
+
+/* ---- large m, f32 FMA (CPUs without AVX512-BF16): panels [kc][16] f32 per k-block ---- */
+
+#define F_MR 6
+#define F_NV 4
+#define F_KC 256
+#define F_NB 64
+
+INLINE void mk_f32(int mr, int nv, const float *a, int64_t lda, const float *b, int64_t kc,
+                   float *c, int64_t ldc, bool accumulate, int last_cols) {
+    __m512 acc[F_MR][F_NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < F_NV; v++) {
+        __mmask16 mk = v == nv - 1 ? tail_mask(last_cols) : (__mmask16)0xffff;
+#pragma GCC unroll 6
+        for (int r = 0; r < F_MR; r++)
+            acc[r][v] = (accumulate && r < mr && v < nv)
+                            ? _mm512_maskz_loadu_ps(mk, c + r * ldc + v * 16)
+                            : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 bv[F_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < F_NV; v++)
+            if (v < nv) bv[v] = _mm512_load_ps(b + (v * kc + k) * 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < F_MR; r++) {
+            if (r >= mr) break;
+            __m512 av = _mm512_set1_ps(a[r * lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < F_NV; v++)
+                if (v < nv) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < F_NV; v++) {
+        if (v >= nv) break;
+        __mmask16 mk = v == nv - 1 ? tail_mask(last_cols) : (__mmask16)0xffff;
+#pragma GCC unroll 6
+        for (int r = 0; r < F_MR; r++) {
+            if (r >= mr) break;
+            _mm512_mask_storeu_ps(c + r * ldc + v * 16, mk, acc[r][v]);
+        }
+    }
+}
+
+#define MKF_CASE(MR, NV)                                                                           \
+    case (MR)*8 + (NV):                                                                            \
+        mk_f32(MR, NV, a, lda, b, kc, c, ldc, acc, last_cols);                                     \
+        break;
+#define MKF_ROW(MR) MKF_CASE(MR, 1) MKF_CASE(MR, 2) MKF_CASE(MR, 3) MKF_CASE(MR, 4)
+
+static void mk_f32_any(int mr, int nv, const float *a, int64_t lda, const float *b, int64_t kc,
+                       float *c, int64_t ldc, bool acc, int last_cols) {
+    switch (mr * 8 + nv) {
+        MKF_ROW(1) MKF_ROW(2) MKF_ROW(3) MKF_ROW(4) MKF_ROW(5) MKF_ROW(6) default : break;
+    }
+}
+
+/* Converts W[c0..c0+ncol) x [k0..k0+kc) into ncol/16 panels of [kc][16] f32 (zero-padded). */
+static void pack_f32_block(const kern_weight *w, int64_t c0, int64_t ncol, int64_t k0, int64_t kc,
+                           float *dst) {
+    int64_t n_in = w->n_in;
+    for (int64_t c = 0; c < (ncol + 15) / 16 * 16; c++) {
+        float *d = dst + (c / 16) * kc * 16 + (c % 16);
+        if (c >= ncol) {
+            for (int64_t k = 0; k < kc; k++) d[k * 16] = 0.0f;
+            continue;
+        }
+        for (int64_t k = 0; k < kc; k += 16) {
+            __mmask16 mk = tail_mask(kc - k);
+            __m512 v = load_w16(w->data, w->dtype, (c0 + c) * n_in + k0 + k, mk);
+            float tmp[16];
+            _mm512_storeu_ps(tmp, v);
+            for (int i = 0; i < 16 && k + i < kc; i++) d[(k + i) * 16] = tmp[i];
+        }
+    }
+}
+
+static void gemm_f32_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const kern_weight *w = j->w;
+    int64_t n_in = w->n_in, n_out = w->n_out, lo, hi;
+    int64_t n_tasks = j->n_mb * j->n_nb;
+    kern_split(n_tasks, ith, nth, &lo, &hi);
+    float *bp = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)F_NB * F_KC * 4);
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t jb = t / j->n_mb, ib = t % j->n_mb; /* column-block major: B block reused */
+        int64_t c0 = jb * F_NB, ncol = n_out - c0 < F_NB ? n_out - c0 : F_NB;
+        int64_t r0 = ib * j->mb, rows = j->m - r0 < j->mb ? j->m - r0 : j->mb;
+        int nv = (int)((ncol + 15) / 16), last = (int)(ncol - (nv - 1) * 16);
+        for (int64_t k0 = 0; k0 < n_in; k0 += F_KC) {
+            int64_t kc = n_in - k0 < F_KC ? n_in - k0 : F_KC;
+            pack_f32_block(w, c0, ncol, k0, kc, bp);
+            for (int64_t i = r0; i < r0 + rows; i += F_MR) {
+                int mr = r0 + rows - i < F_MR ? (int)(r0 + rows - i) : F_MR;
+                mk_f32_any(mr, nv, j->x + i * n_in + k0, n_in, bp, kc, j->y + i * n_out + c0, n_out,
+                           k0 > 0, last);
+            }
+        }
+        if (j->bias)
+            for (int64_t i = r0; i < r0 + rows; i++)
+                for (int64_t c = c0; c < c0 + ncol; c++) j->y[i * n_out + c] += j->bias[c];
+    }
+}
+
+void kern_avx512_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                        const float *bias, int64_t m) {
+    if (m < KERN_GEMM_MIN_M) {
+        matmul_stream(kc, y, x, w, bias, m);
+        return;
+    }
+    int nth = kern_ctx_threads(kc);
+    mm_job j = {.y = y, .x = x, .w = w, .bias = bias, .m = m, .kc = kc};
+    j.n_nb = (w->n_out + F_NB - 1) / F_NB;
+    /* Row blocks of up to 192 rows (the A block stays in L2 across a k-block); more when there
+     * are too few column blocks to keep every thread busy. */
+    j.mb = 192;
+    while (j.mb > F_MR && j.n_nb * ((m + j.mb - 1) / j.mb) < 2 * nth) j.mb = (j.mb / 2 + 5) / 6 * 6;
+    j.n_mb = (m + j.mb - 1) / j.mb;
+    kern_pool_run(kern_ctx_pool(kc), gemm_f32_task, &j);
+}
+
+/* ---- tables ---- */
+
+static const lg_kernels avx512_table = {
+    .name = "avx512",
+    .matmul = kern_avx512_matmul,
+    .attention = kern_avx512_attention,
+    .prepare = NULL,
+};
+
+static const lg_kernels avx512bf16_table = {
+    .name = "avx512bf16",
+    .matmul = kern_avx512bf16_matmul,
+    .attention = kern_avx512_attention,
+    .prepare = kern_prepare_vnni16,
+};
+
+const lg_kernels *kern_avx512_table(void) {
+    return kern_cpu_get()->avx512 ? &avx512_table : NULL;
+}
+
+const lg_kernels *kern_avx512bf16_table(void) {
+    return kern_cpu_get()->avx512bf16 ? &avx512bf16_table : NULL;
+}

@@ -1,0 +1,299 @@
+/* LAYERS: core kernels */
+/*
+ * test_kernels.c — every non-reference kernel table this CPU can run (amx, avx512bf16, avx512,
+ * amx-emu, portable) against ref.c on random data: matmul over shapes with odd tails (m = 1,
+ * n_in not a multiple of 16/32, odd n_out), every weight dtype, with and without bias and
+ * kern_prepare; attention causal and bidirectional, GQA, head_dim 16..128 incl. 72, KV in
+ * f32/bf16/f16; each with 1 and 2 threads. Tolerances scale with sum_k |x_k w_k| and the
+ * rounding the path applies (bf16 activations for the large products of the bf16/AMX paths).
+ * Also: the thread pool, mode selection, scratch reuse.
+ */
+#include "testutil.h"
+
+#include "kernels/kern_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) { /* uniform in [-1, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+static void *rand_tensor(lg_dtype dt, size_t n, float amp) {
+    void *p = malloc(n * lg_dtype_size(dt));
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) {
+        float v = frand() * amp;
+        if (dt == LG_DT_F32)
+            ((float *)p)[i] = v;
+        else if (dt == LG_DT_BF16)
+            ((uint16_t *)p)[i] = lg_f32_to_bf16(v);
+        else
+            ((uint16_t *)p)[i] = lg_f32_to_f16(v);
+    }
+    return p;
+}
+
+/* The relative rounding a table applies to a product of m rows with weights of dtype `wdt`. */
+static double matmul_eps(const lg_kernels *t, lg_dtype wdt, int64_t m) {
+    bool bf16_acts = (strcmp(t->name, "avx512bf16") == 0 || strcmp(t->name, "amx") == 0 ||
+                      strcmp(t->name, "amx-emu") == 0) &&
+                     m >= 4;
+    if (!bf16_acts) return 2e-6;
+    return wdt == LG_DT_BF16 ? 1.0 / 256 : 1.0 / 128; /* x (and non-bf16 W) rounded to bf16 */
+}
+
+typedef struct mm_shape {
+    int64_t m, n_in, n_out;
+} mm_shape;
+
+static const mm_shape MM_SHAPES[] = {
+    {1, 7, 5},     {1, 33, 17},    {1, 896, 100}, {2, 65, 31},   {3, 100, 47},
+    {4, 64, 64},   {5, 31, 33},    {7, 129, 65},  {31, 40, 20},  {33, 70, 49},
+    {40, 96, 300}, {97, 200, 130}, {130, 72, 40}, {64, 300, 16}, {150, 33, 70},
+};
+
+/* Runs table `t` on one shape and dtype and compares with ref; returns the worst error ratio. */
+static double check_matmul(const lg_kernels *t, int nth, mm_shape s, lg_dtype wdt, bool bias,
+                           bool prepare) {
+    kern_ctx *kc = kern_ctx_create(nth, t->name);
+    kern_ctx *kr = kern_ctx_create(1, "ref");
+    assert_non_null(kc);
+    assert_non_null(kr);
+    float *x = rand_tensor(LG_DT_F32, (size_t)(s.m * s.n_in), 1.0f);
+    void *wd = rand_tensor(wdt, (size_t)(s.n_out * s.n_in), 0.5f);
+    float *b = bias ? rand_tensor(LG_DT_F32, (size_t)s.n_out, 1.0f) : NULL;
+    kern_weight w = {.dtype = wdt, .n_out = s.n_out, .n_in = s.n_in, .data = wd};
+    float *got = malloc((size_t)(s.m * s.n_out) * 4), *want = malloc((size_t)(s.m * s.n_out) * 4);
+    float *row = malloc((size_t)s.n_in * 4);
+    if (prepare) kern_prepare(kc, &w);
+    for (size_t i = 0; i < (size_t)(s.m * s.n_out); i++) got[i] = NAN;
+    kern_matmul(kc, got, x, &w, b, s.m);
+    kern_matmul(kr, want, x, &w, b, s.m);
+    double eps = matmul_eps(t, wdt, s.m), worst = 0.0;
+    for (int64_t o = 0; o < s.n_out; o++) {
+        kern_weight_row_f32(&w, o, row);
+        for (int64_t i = 0; i < s.m; i++) {
+            double absdot = 0.0;
+            for (int64_t k = 0; k < s.n_in; k++) absdot += fabs((double)x[i * s.n_in + k] * row[k]);
+            double tol = eps * absdot + 1e-6 + (b ? 1e-6 * fabs(b[o]) : 0.0);
+            double err = fabs((double)got[i * s.n_out + o] - want[i * s.n_out + o]);
+            double ratio = isnan(err) ? INFINITY : err / tol;
+            if (ratio > 1.0 && worst <= 1.0)
+                print_error("%s nth=%d m=%lld k=%lld n=%lld dt=%d bias=%d prep=%d: y[%lld][%lld] "
+                            "got %g want %g tol %g\n",
+                            t->name, nth, (long long)s.m, (long long)s.n_in, (long long)s.n_out,
+                            (int)wdt, bias, prepare, (long long)i, (long long)o,
+                            got[i * s.n_out + o], want[i * s.n_out + o], tol);
+            if (ratio > worst) worst = ratio;
+        }
+    }
+    kern_weight_release(&w);
+    free(x), free(wd), free(b), free(got), free(want), free(row);
+    kern_ctx_free(kc);
+    kern_ctx_free(kr);
+    return worst;
+}
+
+static int fast_tables(const lg_kernels **t) {
+    const lg_kernels *all[8];
+    int n = kern_tables(all, 8), k = 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(all[i]->name, "ref") != 0) t[k++] = all[i];
+    return k;
+}
+
+static void test_matmul_vs_ref(void **state) {
+    (void)state;
+    const lg_kernels *t[8];
+    int nt = fast_tables(t);
+    assert_true(nt >= 1); /* portable at least */
+    for (int ti = 0; ti < nt; ti++) {
+        bool emu = strcmp(t[ti]->name, "amx-emu") == 0;
+        for (int nth = 1; nth <= 2; nth++)
+            for (size_t si = 0; si < sizeof MM_SHAPES / sizeof MM_SHAPES[0]; si++)
+                for (int dt = 0; dt < 3; dt++)
+                    for (int variant = 0; variant < 2; variant++) {
+                        if (emu && (MM_SHAPES[si].m < 32 || nth == 2) && variant) continue;
+                        double worst = check_matmul(t[ti], nth, MM_SHAPES[si], (lg_dtype)dt,
+                                                    variant == 1, variant == 1);
+                        assert_true(worst <= 1.0);
+                    }
+        fprintf(stderr, "matmul: table %s matches ref\n", t[ti]->name);
+    }
+}
+
+/* The AMX hardware path runs wherever the CPU has it (it is then first in the list), and its
+ * plain-C twin everywhere with AVX512-BF16. */
+static void test_amx_paths_present(void **state) {
+    (void)state;
+    const kern_cpu *cpu = kern_cpu_get();
+    fprintf(stderr, "cpu: %s; avx512=%d avx512bf16=%d amx=%d\n", cpu->brand, cpu->avx512,
+            cpu->avx512bf16, cpu->amx);
+    const lg_kernels *best = kern_table_for("auto");
+    assert_non_null(best);
+    if (cpu->amx)
+        assert_string_equal(best->name, "amx");
+    else if (cpu->avx512bf16)
+        assert_string_equal(best->name, "avx512bf16");
+    if (cpu->avx512bf16) assert_non_null(kern_table_for("amx-emu"));
+    if (!cpu->amx) {
+        assert_null(kern_table_for("amx"));
+        fprintf(stderr, "note: no AMX on this CPU: the amx table is tested through amx-emu\n");
+    }
+}
+
+typedef struct at_case {
+    int64_t n_q, n_kv;
+    int n_head, n_head_kv, hd;
+    bool causal;
+    int64_t q_pos0;
+    int extra_q, extra_kv; /* row padding beyond the heads (fused QKV rows, larger caches) */
+} at_case;
+
+static const at_case AT_CASES[] = {
+    {1, 1, 2, 1, 16, true, 0, 0, 0},       {1, 37, 14, 2, 64, true, 36, 0, 0},
+    {5, 40, 4, 2, 72, true, 35, 8, 16},    {20, 20, 4, 4, 72, false, 0, 0, 0},
+    {33, 100, 6, 2, 64, true, 67, 0, 0},   {70, 70, 2, 1, 128, true, 0, 0, 0},
+    {100, 100, 3, 3, 72, false, 0, 24, 0}, {17, 130, 4, 1, 80, false, 0, 0, 8},
+    {64, 64, 2, 2, 96, true, 0, 0, 0},     {9, 9, 1, 1, 16, true, 0, 0, 0},
+    {3, 200, 2, 1, 128, false, 0, 0, 0},
+};
+
+static void check_attention(const lg_kernels *t, int nth, at_case c, lg_dtype dt) {
+    kern_ctx *kc = kern_ctx_create(nth, t->name), *kr = kern_ctx_create(1, "ref");
+    assert_non_null(kc);
+    assert_non_null(kr);
+    int64_t qs = (int64_t)c.n_head * c.hd + c.extra_q,
+            ks = (int64_t)c.n_head_kv * c.hd + c.extra_kv;
+    float *q = rand_tensor(LG_DT_F32, (size_t)(c.n_q * qs), 1.0f);
+    void *k = rand_tensor(dt, (size_t)(c.n_kv * ks), 1.0f);
+    void *v = rand_tensor(dt, (size_t)(c.n_kv * ks), 1.0f);
+    size_t n_out = (size_t)(c.n_q * c.n_head * c.hd);
+    float *got = malloc(n_out * 4), *want = malloc(n_out * 4);
+    for (size_t i = 0; i < n_out; i++) got[i] = NAN;
+    float scale = 1.0f / sqrtf((float)c.hd);
+    kern_attention(kc, got, q, k, v, dt, c.n_q, c.n_kv, c.n_head, c.n_head_kv, c.hd, qs, ks,
+                   c.causal, c.q_pos0, scale);
+    kern_attention(kr, want, q, k, v, dt, c.n_q, c.n_kv, c.n_head, c.n_head_kv, c.hd, qs, ks,
+                   c.causal, c.q_pos0, scale);
+    char label[160];
+    snprintf(label, sizeof label,
+             "attention %s nth=%d nq=%lld nkv=%lld h=%d/%d hd=%d causal=%d dt=%d", t->name, nth,
+             (long long)c.n_q, (long long)c.n_kv, c.n_head, c.n_head_kv, c.hd, c.causal, (int)dt);
+    tu_check_tensor(got, want, n_out, 2e-5, label); /* outputs are convex mixes of |v| <= 1 */
+    free(q), free(k), free(v), free(got), free(want);
+    kern_ctx_free(kc);
+    kern_ctx_free(kr);
+}
+
+static void test_attention_vs_ref(void **state) {
+    (void)state;
+    const lg_kernels *t[8];
+    int nt = fast_tables(t);
+    for (int ti = 0; ti < nt; ti++) {
+        if (strcmp(t[ti]->name, "amx-emu") == 0) continue; /* same attention as avx512 */
+        for (int nth = 1; nth <= 2; nth++)
+            for (size_t ci = 0; ci < sizeof AT_CASES / sizeof AT_CASES[0]; ci++)
+                for (int dt = 0; dt < 3; dt++)
+                    check_attention(t[ti], nth, AT_CASES[ci], (lg_dtype)dt);
+    }
+}
+
+typedef struct count_job {
+    int hits[8];
+    int nth_seen;
+} count_job;
+
+static void count_task(void *arg, int ith, int nth) {
+    count_job *j = arg;
+    j->hits[ith]++;
+    j->nth_seen = nth;
+}
+
+static void test_pool(void **state) {
+    (void)state;
+    for (int n = 1; n <= 4; n++) {
+        kern_ctx *kc = kern_ctx_create(n, "ref");
+        assert_non_null(kc);
+        assert_int_equal(kern_ctx_threads(kc), n);
+        count_job j = {{0}, 0};
+        for (int it = 0; it < 2000; it++) {
+            kern_parallel(kc, count_task, &j);
+            if (it == 1000) usleep(5000); /* past the spin window: workers sleep on the futex */
+        }
+        assert_int_equal(j.nth_seen, n);
+        for (int i = 0; i < 8; i++) assert_int_equal(j.hits[i], i < n ? 2000 : 0);
+        kern_ctx_free(kc);
+    }
+    kern_ctx_free(NULL);
+}
+
+static void test_modes(void **state) {
+    (void)state;
+    assert_null(kern_ctx_create(1, "no-such-kernels"));
+    kern_ctx *kc = kern_ctx_create(1, "ref");
+    assert_string_equal(kern_ctx_table(kc)->name, "ref");
+    kern_ctx_free(kc);
+    setenv("LG_KERNELS", "ref", 1);
+    kc = kern_ctx_create(1, "auto");
+    assert_string_equal(kern_ctx_table(kc)->name, "ref");
+    kern_ctx_free(kc);
+    unsetenv("LG_KERNELS");
+    kc = kern_ctx_create(0, NULL);
+    assert_non_null(kc);
+    assert_true(kern_ctx_threads(kc) >= 1);
+    assert_string_equal(kern_ctx_table(kc)->name, kern_table_for("auto")->name);
+    kern_ctx_free(kc);
+}
+
+static void test_prepare_layout(void **state) {
+    (void)state;
+    if (!kern_table_for("avx512bf16")) {
+        skip();
+        return;
+    }
+    kern_ctx *kc = kern_ctx_create(2, "avx512bf16");
+    int64_t n_out = 19, n_in = 37;
+    uint16_t *wd = rand_tensor(LG_DT_BF16, (size_t)(n_out * n_in), 1.0f);
+    kern_weight w = {.dtype = LG_DT_BF16, .n_out = n_out, .n_in = n_in, .data = wd};
+    kern_prepare(kc, &w);
+    assert_int_equal(w.packed_kind, KERN_PACK_VNNI16);
+    const uint16_t *p = w.packed;
+    int64_t kp = kern_pack_kp(n_in);
+    assert_int_equal(kp, 64);
+    for (int64_t o = 0; o < kern_pack_n16(n_out); o++)
+        for (int64_t k = 0; k < kp; k++) {
+            uint16_t got = p[(o / 16) * kp * 16 + (k / 2) * 32 + (o % 16) * 2 + (k % 2)];
+            uint16_t want = (o < n_out && k < n_in) ? wd[o * n_in + k] : 0;
+            assert_int_equal(got, want);
+        }
+    kern_prepare(kc, &w); /* idempotent */
+    kern_weight_release(&w);
+    assert_null(w.packed);
+    assert_int_equal(w.packed_kind, KERN_PACK_NONE);
+    kern_weight_release(NULL);
+    free(wd);
+    kern_ctx_free(kc);
+}
+
+int main(void) {
+    unsetenv("LG_KERNELS");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_amx_paths_present),
+        cmocka_unit_test(test_prepare_layout),
+        cmocka_unit_test(test_matmul_vs_ref),
+        cmocka_unit_test(test_attention_vs_ref),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
