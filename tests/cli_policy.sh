@@ -112,6 +112,20 @@ status_is 0 policy check "$tmp/o10.json"
 grep -q "warning: category O10 is not part of the built-in v1.2 taxonomy" "$tmp/err" ||
     fail "no warning for O10: $(cat "$tmp/err")"
 
+# Every ```json example of docs/policy-format.md is a valid policy.
+doc=$(dirname "$0")/../docs/policy-format.md
+n_examples=0
+while IFS= read -r -d '' example; do
+    printf '%s' "$example" >"$tmp/example.json"
+    status_is 0 policy check "$tmp/example.json"
+    grep -q ": ok, policy sha256 " "$tmp/out" || fail "docs example: $(cat "$tmp/err") in: $example"
+    n_examples=$((n_examples + 1))
+done < <(/usr/bin/python3 -c '
+import re, sys
+for m in re.finditer(r"```json\n(.*?)```", open(sys.argv[1]).read(), re.S):
+    sys.stdout.write(m.group(1) + "\0")' "$doc")
+[ "$n_examples" -ge 4 ] || fail "expected at least 4 JSON examples in $doc, found $n_examples"
+
 # ---- show ----
 status_is 0 policy show --allow O3 --sensitive O6
 grep -Eq '^  O3 +non-violating +Sexual Content$' "$tmp/out" || fail "show: $(cat "$tmp/out")"

@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "policy/policy.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +81,9 @@ static void test_array_form_full_definition(void **state) {
     assert_int_equal(lg_policy_n_categories(pol), 2);
     assert_string_equal(lg_policy_category_option(pol, 0), "O4: Nudity Content");
     assert_int_equal(lg_policy_category_state(pol, 1), LG_CATEGORY_NONVIOLATING);
-    assert_non_null(strstr(lg_policy_text(pol), "str<\"O4: Nudity Content\"|\"O1: Hate, "
-                                                "Humiliation, Harassment\"|\"NA: None applying\">"));
+    assert_non_null(strstr(lg_policy_text(pol),
+                           "str<\"O4: Nudity Content\"|\"O1: Hate, "
+                           "Humiliation, Harassment\"|\"NA: None applying\">"));
     assert_non_null(strstr(lg_policy_text(pol), "\nCategory O1 is declared as non-violating."));
     lg_policy_free(pol);
     lg_policy_free(def);
@@ -153,15 +155,15 @@ static const bad_case bad_cases[] = {
      "$comment)"},
     {"{\"base\": \"v9\"}", LG_E_FORMAT,
      "policy.json:1: base: unknown base \"v9\" (expected v1.2, v1.0 or v1.0-modelcard)"},
-    {"[1, 2]", LG_E_FORMAT,
-     "policy.json:1: expected a JSON object at the top level, got an array"},
+    {"[1, 2]", LG_E_FORMAT, "policy.json:1: expected a JSON object at the top level, got an array"},
     {"{\n\"categories\": 3}", LG_E_FORMAT,
      "policy.json:2: categories: expected an array (the complete list) or an object (changes to "
      "the base), got a number"},
     {"{\"categories\": [\n {\"id\": \"O1\"},\n {\"id\": \"O3\"},\n {\"id\": \"O1\", \"state\": "
      "\"sensitive\"}\n]}",
-     LG_E_FORMAT, "policy.json:4: categories[2].id: duplicate category id \"O1\" (also "
-                  "categories[0])"},
+     LG_E_FORMAT,
+     "policy.json:4: categories[2].id: duplicate category id \"O1\" (also "
+     "categories[0])"},
     {"{\"categories\": [\n {\"id\": \"O1\"},\n {\"name\": \"x\"}\n]}", LG_E_FORMAT,
      "policy.json:3: categories[1]: missing required key \"id\""},
     {"{\"categories\": {\n \"O1\": {\"name\": \"\"}}}", LG_E_FORMAT,
@@ -194,8 +196,9 @@ static const bad_case bad_cases[] = {
      "policy.json:1: categories: a policy needs at least one category"},
     {"{\"categories\": [\"O1\"]}", LG_E_FORMAT,
      "policy.json:1: categories[0]: expected an object, got a string"},
-    {"{\"description\": 1}", LG_E_FORMAT, "policy.json:1: description: expected a string, got a "
-                                          "number"},
+    {"{\"description\": 1}", LG_E_FORMAT,
+     "policy.json:1: description: expected a string, got a "
+     "number"},
     {"{\"categories\": {\n \"O3\": {\"state\": \"sensitive\"},\n \"O3\": {}}}", LG_E_FORMAT,
      "policy.json:3:*"},
     {"{\"base\": \"v1.2\",\n \"categories\": [\n}", LG_E_FORMAT, "policy.json:3:1: invalid JSON*"},
@@ -251,8 +254,7 @@ static void test_load_file(void **state) {
     tu_write(path, bad, strlen(bad));
     assert_int_equal(lg_policy_load_file(path, &pol, &e), LG_E_FORMAT);
     char want[512];
-    snprintf(want, sizeof want, "%s:2: categories.O6.state: expected a string, got a number",
-             path);
+    snprintf(want, sizeof want, "%s:2: categories.O6.state: expected a string, got a number", path);
     assert_string_equal(e.msg, want);
     char *missing = lg_path_join(dir, "missing.json");
     assert_int_equal(lg_policy_load_file(missing, &pol, &e), LG_E_IO);
@@ -260,6 +262,36 @@ static void test_load_file(void **state) {
     lg_free(missing);
     lg_free(path);
     free(dir);
+}
+
+/* docs/policy.schema.json states the same names and limits as the reader. */
+static void test_schema_matches_reader(void **state) {
+    (void)state;
+    json_error_t je;
+    json_t *schema = json_load_file(LG_SOURCE_DIR "/docs/policy.schema.json", 0, &je);
+    if (!schema) fail_msg("docs/policy.schema.json:%d: %s", je.line, je.text);
+    json_t *props = json_object_get(schema, "properties");
+    json_t *bases = json_object_get(json_object_get(props, "base"), "enum");
+    assert_int_equal(json_array_size(bases), pol_generation_count());
+    for (size_t i = 0; i < pol_generation_count(); i++)
+        assert_string_equal(json_string_value(json_array_get(bases, i)),
+                            pol_generation_at(i)->name);
+    json_t *defs = json_object_get(schema, "$defs");
+    json_t *cat = json_object_get(json_object_get(defs, "category"), "properties");
+    json_t *states = json_object_get(json_object_get(cat, "state"), "enum");
+    assert_int_equal(json_array_size(states), 3);
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(json_string_value(json_array_get(states, (size_t)i)),
+                            lg_category_state_str((lg_category_state)i));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(cat, "name"), "maxLength")),
+                     POL_MAX_NAME);
+    json_t *bullet = json_object_get(defs, "bullet"), *bullets = json_object_get(defs, "bullets");
+    assert_int_equal(json_integer_value(json_object_get(bullet, "maxLength")), POL_MAX_BULLET);
+    assert_int_equal(json_integer_value(json_object_get(bullets, "maxItems")), POL_MAX_BULLETS);
+    json_t *forms = json_object_get(json_object_get(props, "categories"), "oneOf");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(forms, 1), "maxItems")),
+                     POL_MAX_CATEGORIES);
+    json_decref(schema);
 }
 
 int main(void) {
@@ -272,6 +304,7 @@ int main(void) {
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_too_many_categories),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_schema_matches_reader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
