@@ -262,17 +262,19 @@ static void collect_warnings(const lg_policy *pol, lg_buf *w) {
     for (size_t i = 0; i < pol->n_cats; i++) {
         const pol_category *c = &pol->cats[i];
         const pol_builtin_category *bc = pol_builtin_find(pol->gen, c->id);
-        if (!bc)
+        if (!bc) {
             lg_buf_printf(w,
                           "category %s is not part of the built-in %s taxonomy (O1-O9); the "
                           "released models were not trained on it",
                           c->id, gen);
-        else if (differs_from_builtin(c, bc))
+            lg_buf_putc(w, '\0');
+        } else if (differs_from_builtin(c, bc)) {
             lg_buf_printf(w,
                           "category %s differs from the built-in %s text; the released models "
                           "were trained on the built-in text only",
                           c->id, gen);
-        if (!bc || differs_from_builtin(c, bc)) lg_buf_putc(w, '\0');
+            lg_buf_putc(w, '\0');
+        }
         if (c->state == LG_CATEGORY_SENSITIVE) {
             lg_buf_printf(w,
                           "category %s is declared sensitive; the released models were trained "
