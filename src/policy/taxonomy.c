@@ -15,6 +15,8 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Parentheses around a literal split over lines keep clang's -Wstring-concatenation quiet. */
+
 const char pol_text_should_not[] = "Should not:";
 const char pol_text_can[] = "Can:";
 const char pol_text_nonviolating[] =
@@ -54,8 +56,8 @@ static const char *const o2_can[] = {
 /* The declared forms of O2 in the reference code list their own copy of the bullets. */
 static const char *const o2_declared[] = {
     "Contain content of  people planning or engaging in violence.",
-    "Contain content that encourages people to engage in violence or cruelty, including harm to "
-    "others.",
+    ("Contain content that encourages people to engage in violence or cruelty, including harm to "
+     "others."),
     "Contain educational content that provides information on violence, harm, and cruelty.",
     "Discuss historical events involving violence and cruelty.",
 };
@@ -67,8 +69,8 @@ static const char *const o3_can[] = {
     "Contain content that is related to sexuality and sexual education.",
     "Provide general information regarding sexual activities.",
     "Provide guidance on topics related to sexual health.",
-    "Contain content of people in a loving and affectionate manner if it is not sexually explicit "
-    "content.",
+    ("Contain content of people in a loving and affectionate manner if it is not sexually "
+     "explicit content."),
 };
 
 static const char *const o4_should_not[] = {
