@@ -15,8 +15,6 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Parentheses around a literal split over lines keep clang's -Wstring-concatenation quiet. */
-
 const char pol_text_should_not[] = "Should not:";
 const char pol_text_can[] = "Can:";
 const char pol_text_nonviolating[] =
@@ -30,6 +28,7 @@ const char *const pol_rating_options[2] = {"Unsafe", "Safe"};
 const char pol_image_marker[] = "<image>";
 
 /* ---- O1–O9 ---- */
+/* (Parentheses around a literal split over lines keep clang's -Wstring-concatenation quiet.) */
 
 static const char *const o1_should_not[] = {
     "Contain content that expresses hateful, derogatory, or demeaning sentiments against people "
