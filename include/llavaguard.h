@@ -264,6 +264,152 @@ LG_API const char *lg_policy_warning(const lg_policy *pol, size_t i);
 /* ---- model: loading and generation ---------------------------------------------------------- */
 /* (section owned by src/model/) */
 
+/* A loaded vision-language model (a Hugging Face folder: config.json, *.safetensors, ...). The
+ * weights stay memory-mapped and are converted to float32 on the fly. Immutable after
+ * lg_model_open: any number of sessions on any threads may share one model. */
+typedef struct lg_model lg_model;
+
+/* One conversation with a model: the KV cache, scratch buffers and the last logits. A session
+ * is used by one thread at a time; distinct sessions may run concurrently. */
+typedef struct lg_session lg_session;
+
+/* Element type of the KV cache. */
+typedef enum lg_kv_type {
+    LG_KV_F32 = 0, /* exact (the reference) */
+    LG_KV_BF16 = 1,
+    LG_KV_F16 = 2
+} lg_kv_type;
+
+typedef struct lg_model_params {
+    int n_threads;       /* compute threads per session; <= 0 (default): one per online core */
+    const char *kernels; /* "auto" (default; the fastest kernels for this CPU) or "ref" (the plain
+                            float32 reference loops: --exact). Copied by lg_model_open. */
+    lg_kv_type kv_type;  /* default LG_KV_F32 */
+    int64_t max_context; /* tokens a session may hold; 0 (default): the model's own limit */
+} lg_model_params;
+
+/* Returns the default parameters (see the fields). Thread-safe. */
+LG_API lg_model_params lg_model_params_default(void);
+
+/* Opens the model folder `dir`: reads config.json (and generation_config.json when present),
+ * maps every *.safetensors file (one file, or the shards listed by model.safetensors.index.json),
+ * validates the headers and checks that every tensor the architecture needs is present with the
+ * expected shape. `params` may be NULL for the defaults. Nothing is copied but small vectors
+ * (norm scales, biases), so a warm open takes milliseconds.
+ * Failures: LG_E_IO (missing config.json or weights, unreadable file), LG_E_FORMAT (bad JSON,
+ * malformed or truncated safetensors, missing tensor, wrong shape), LG_E_UNSUPPORTED (unknown
+ * model_type or option), LG_E_ARG (bad params), LG_E_NOMEM; `err` names the file and the cause.
+ * On success the caller owns *out and releases it with lg_model_free after every session using it
+ * has been freed. Thread-safe (opens share nothing). */
+LG_API lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model **out,
+                               lg_error *err);
+
+/* Unmaps and frees a model. NULL is a no-op. No session of it may be alive. */
+LG_API void lg_model_free(lg_model *m);
+
+/* A model is immutable after opening, so no call on it records an error: returns "" (kept for
+ * the uniform lg_X_errmsg convention). */
+LG_API const char *lg_model_errmsg(const lg_model *m);
+
+/* Accessors. All are thread-safe; strings are owned by the model. */
+LG_API const char *lg_model_type(const lg_model *m); /* config model_type: "llava_onevision" */
+LG_API int64_t lg_model_n_vocab(const lg_model *m);  /* embedding rows = logits per position
+                                                        (may exceed the tokenizer's size) */
+LG_API int lg_model_hidden_size(const lg_model *m);  /* floats per image-feature row */
+LG_API int32_t lg_model_image_token_id(const lg_model *m);
+/* Sets *ids to the end-of-sequence ids (generation_config.json's eos_token_id, else the
+ * config's) and returns how many there are. The array is owned by the model. */
+LG_API size_t lg_model_eos_ids(const lg_model *m, const int32_t **ids);
+LG_API int64_t lg_model_context_limit(const lg_model *m); /* tokens a session may hold */
+/* Number of <image> tokens the model packs for an image of this original size (the rows
+ * lg_session_encode_image returns), or -1 when the size cannot be packed. */
+LG_API int64_t lg_model_image_tokens(const lg_model *m, int orig_height, int orig_width);
+
+/* Creates a session over `model` (which must outlive it). The KV cache grows on demand up to the
+ * context limit. Failures: LG_E_NOMEM, LG_E_ARG (NULL model). Thread-safe. */
+LG_API lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *err);
+/* Frees a session. NULL is a no-op. */
+LG_API void lg_session_free(lg_session *s);
+/* The message of the session's last failed call ("" if none). Owned by the session, valid until
+ * its next call. */
+LG_API const char *lg_session_errmsg(const lg_session *s);
+
+/* Runs the vision tower, projector and feature packing on the preprocessed crops of one image
+ * and returns the packed image features: *n_rows rows of lg_model_hidden_size floats, in the
+ * order they replace the <image> tokens of the prompt (the base crop first). The caller frees
+ * *features with lg_free. Does not touch the KV cache.
+ * Failures: LG_E_ARG (crops of the wrong size or count for this model, or px->image_tokens set
+ * and different from the packed row count), LG_E_NOMEM. */
+LG_API lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **features,
+                                         int64_t *n_rows);
+
+/* Appends n tokens to the session (positions n_past .. n_past+n-1) and runs the decoder.
+ * Positions whose id is the image token take their input embedding from `image_features`
+ * (n_feature_rows rows of lg_model_hidden_size floats, in order; there must be exactly one row
+ * per image token in `ids`); `image_features` may be NULL when `ids` has no image token.
+ * *logits receives the logits of the last position (lg_model_n_vocab floats), or of all n
+ * positions (n x n_vocab, row-major) when all_logits is non-zero; the array is owned by the
+ * session and valid until its next eval, generate, truncate or free.
+ * Failures: LG_E_ARG (n == 0, an id outside [0, n_vocab), an image-row count mismatch),
+ * LG_E_LIMIT (the context limit would be exceeded; nothing is appended), LG_E_NOMEM. On failure
+ * the session is unchanged. */
+LG_API lg_status lg_session_eval(lg_session *s, const int32_t *ids, size_t n,
+                                 const float *image_features, int64_t n_feature_rows,
+                                 int all_logits, const float **logits);
+
+/* Tokens currently in the session's KV cache. */
+LG_API int64_t lg_session_n_past(const lg_session *s);
+
+/* Rolls the KV cache back to its first n tokens (0 <= n <= n_past), so that several
+ * continuations can be scored from one prefix. The last logits are discarded. LG_E_ARG when n is
+ * out of range. */
+LG_API lg_status lg_session_truncate(lg_session *s, int64_t n);
+
+/* How the next token is chosen. Sampling applies, in transformers' order: temperature, top-k
+ * (ties with the k-th value kept), top-p (nucleus; at least one token kept), then draws from the
+ * softmax with the seeded random source, so a seed reproduces a run. */
+typedef struct lg_sampler_params {
+    int greedy;        /* non-zero (default): take the largest logit (first on ties) */
+    float temperature; /* > 0; default 1 */
+    int top_k;         /* 0 disables; default 50 (transformers' default) */
+    float top_p;       /* in (0, 1]; 1 disables (default) */
+    uint64_t seed;     /* default 0 */
+} lg_sampler_params;
+
+/* Returns greedy decoding with the sampling fields at transformers' defaults. Thread-safe. */
+LG_API lg_sampler_params lg_sampler_params_default(void);
+
+/* Picks one id from `n` logits with `p`. *rng_state is the random state: set it to p->seed once
+ * and pass it back on every call of one generation. LG_E_ARG for bad parameters, LG_E_NOMEM.
+ * Thread-safe (no hidden state). */
+LG_API lg_status lg_sample(const float *logits, int64_t n, const lg_sampler_params *p,
+                           uint64_t *rng_state, int32_t *id, lg_error *err);
+
+typedef struct lg_generate_params {
+    int max_new_tokens;        /* default 256 */
+    lg_sampler_params sampler; /* default greedy */
+    const int32_t *stop_ids;   /* ids that end generation; NULL (default): the model's eos ids */
+    size_t n_stop_ids;
+    /* Called after each generated id; return non-zero to stop. May be NULL. */
+    int (*on_token)(void *user, int32_t id);
+    void *user;
+} lg_generate_params;
+
+/* Returns the default generation parameters. Thread-safe. */
+LG_API lg_generate_params lg_generate_params_default(void);
+
+/* Generates up to max_new_tokens ids. When n > 0 the prompt ids (with image rows, as in
+ * lg_session_eval) are evaluated first; with n == 0 generation continues from the logits of the
+ * session's last eval (LG_E_ARG if there are none). The output includes the stop id that ended
+ * generation, if any. Every generated id except the last is appended to the KV cache (as in
+ * transformers); to continue the conversation, pass the last id as the first of the next eval.
+ * On success *out_ids (lg_free) holds *n_out ids. Failures: those of lg_session_eval; reaching
+ * the context limit ends generation early without an error. */
+LG_API lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n,
+                                     const float *image_features, int64_t n_feature_rows,
+                                     const lg_generate_params *gp, int32_t **out_ids,
+                                     size_t *n_out);
+
 /* ---- verdicts ------------------------------------------------------------------------------- */
 /* (section owned by src/decode/) */
 

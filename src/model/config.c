@@ -1,0 +1,376 @@
+/*
+ * config.c — reads a Hugging Face model folder's config.json (+ generation_config.json) into an
+ * mdl_config. Missing fields take the defaults of transformers 4.45's config classes
+ * (LlavaOnevisionConfig, SiglipVisionConfig, Qwen2Config), because the published configs only
+ * list what differs from them. Every value the forward pass uses comes from here; anything this
+ * version does not implement (sliding windows, rope scaling, list-valued feature layers, other
+ * model types) is refused with LG_E_UNSUPPORTED instead of being silently ignored.
+ */
+#include "model.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Bounds that keep every size product far from overflow; real checkpoints are well inside. */
+#define CFG_MAX_DIM (1 << 17)
+#define CFG_MAX_LAYERS 1024
+#define CFG_MAX_VOCAB ((int64_t)1 << 24)
+#define CFG_MAX_CTX ((int64_t)1 << 24)
+
+typedef struct cfg_reader {
+    const char *file; /* for messages */
+    lg_error *err;
+    lg_status st; /* first failure, sticky */
+} cfg_reader;
+
+static void cfg_fail(cfg_reader *r, lg_status st, const char *fmt, ...) LG_PRINTF(3, 4);
+static void cfg_fail(cfg_reader *r, lg_status st, const char *fmt, ...) {
+    if (r->st != LG_OK) return;
+    char msg[LG_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->st = lg_err_set(r->err, st, "%s: %s", r->file, msg);
+}
+
+/* An integer field in [lo, hi], or `def` when absent (or JSON null). */
+static int64_t cfg_int(cfg_reader *r, const json_t *obj, const char *key, int64_t def, int64_t lo,
+                       int64_t hi) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return def;
+    if (!json_is_integer(v)) {
+        cfg_fail(r, LG_E_FORMAT, "\"%s\" must be an integer", key);
+        return def;
+    }
+    int64_t x = (int64_t)json_integer_value(v);
+    if (x < lo || x > hi) {
+        cfg_fail(r, LG_E_FORMAT, "\"%s\" = %lld is out of range [%lld, %lld]", key, (long long)x,
+                 (long long)lo, (long long)hi);
+        return def;
+    }
+    return x;
+}
+
+static double cfg_num(cfg_reader *r, const json_t *obj, const char *key, double def) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return def;
+    if (!json_is_number(v)) {
+        cfg_fail(r, LG_E_FORMAT, "\"%s\" must be a number", key);
+        return def;
+    }
+    double x = json_number_value(v);
+    if (!isfinite(x)) cfg_fail(r, LG_E_FORMAT, "\"%s\" must be finite", key);
+    return x;
+}
+
+static bool cfg_bool(cfg_reader *r, const json_t *obj, const char *key, bool def) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return def;
+    if (!json_is_boolean(v)) {
+        cfg_fail(r, LG_E_FORMAT, "\"%s\" must be true or false", key);
+        return def;
+    }
+    return json_is_true(v);
+}
+
+static const char *cfg_str(cfg_reader *r, const json_t *obj, const char *key, const char *def) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return def;
+    if (!json_is_string(v)) {
+        cfg_fail(r, LG_E_FORMAT, "\"%s\" must be a string", key);
+        return def;
+    }
+    return json_string_value(v);
+}
+
+static bool cfg_act(cfg_reader *r, const char *where, const char *name, mdl_act *out) {
+    if (strcmp(name, "gelu_pytorch_tanh") == 0 || strcmp(name, "gelu_new") == 0) {
+        *out = MDL_ACT_GELU_TANH;
+    } else if (strcmp(name, "gelu") == 0) {
+        *out = MDL_ACT_GELU_ERF;
+    } else if (strcmp(name, "quick_gelu") == 0) {
+        *out = MDL_ACT_QUICK_GELU;
+    } else if (strcmp(name, "silu") == 0 || strcmp(name, "swish") == 0) {
+        *out = MDL_ACT_SILU;
+    } else {
+        cfg_fail(r, LG_E_UNSUPPORTED, "%s activation \"%s\" is not supported", where, name);
+        return false;
+    }
+    return true;
+}
+
+/* ---- vision tower ---- */
+
+static void read_vision(cfg_reader *r, const json_t *vc, vit_config *v) {
+    const char *type = cfg_str(r, vc, "model_type", "siglip_vision_model");
+    if (strcmp(type, "siglip_vision_model") != 0) {
+        cfg_fail(r, LG_E_UNSUPPORTED, "vision_config.model_type \"%s\" is not supported", type);
+        return;
+    }
+    /* SiglipVisionConfig defaults (transformers 4.45). */
+    v->kind = VIT_SIGLIP;
+    v->n_embd = (int)cfg_int(r, vc, "hidden_size", 768, 1, CFG_MAX_DIM);
+    v->n_ff = (int)cfg_int(r, vc, "intermediate_size", 3072, 1, CFG_MAX_DIM);
+    v->n_layer = (int)cfg_int(r, vc, "num_hidden_layers", 12, 1, CFG_MAX_LAYERS);
+    v->n_head = (int)cfg_int(r, vc, "num_attention_heads", 12, 1, CFG_MAX_DIM);
+    v->n_channel = (int)cfg_int(r, vc, "num_channels", 3, 1, 16);
+    v->image_size = (int)cfg_int(r, vc, "image_size", 224, 1, 8192);
+    v->patch_size = (int)cfg_int(r, vc, "patch_size", 16, 1, 1024);
+    v->eps = (float)cfg_num(r, vc, "layer_norm_eps", 1e-6);
+    cfg_act(r, "vision_config", cfg_str(r, vc, "hidden_act", "gelu_pytorch_tanh"), &v->act);
+    v->has_cls = false;
+    v->pre_norm = false;
+    v->patch_bias = true;
+    if (r->st != LG_OK) return;
+    if (v->n_embd % v->n_head != 0) {
+        cfg_fail(r, LG_E_FORMAT, "vision hidden_size %d is not a multiple of %d heads", v->n_embd,
+                 v->n_head);
+        return;
+    }
+    v->head_dim = v->n_embd / v->n_head;
+    v->grid = v->image_size / v->patch_size;
+    if (v->grid < 1) {
+        cfg_fail(r, LG_E_FORMAT, "vision patch_size %d exceeds image_size %d", v->patch_size,
+                 v->image_size);
+        return;
+    }
+    v->n_pos = v->grid * v->grid + (v->has_cls ? 1 : 0);
+}
+
+/* vision_feature_layer / _select_strategy of the top level. */
+static void read_feature_select(cfg_reader *r, const json_t *root, vit_config *v, int64_t def_layer,
+                                const char *def_strategy) {
+    json_t *fl = json_object_get(root, "vision_feature_layer");
+    if (fl && json_is_array(fl)) {
+        cfg_fail(r, LG_E_UNSUPPORTED, "a list-valued vision_feature_layer is not supported");
+        return;
+    }
+    int64_t layer =
+        cfg_int(r, root, "vision_feature_layer", def_layer, -CFG_MAX_LAYERS - 1, CFG_MAX_LAYERS);
+    /* hidden_states has n_layer + 1 entries: the embeddings, then each layer's output. */
+    int64_t idx = layer >= 0 ? layer : (int64_t)v->n_layer + 1 + layer;
+    if (r->st == LG_OK && (idx < 0 || idx > v->n_layer)) {
+        cfg_fail(r, LG_E_FORMAT, "vision_feature_layer %lld is outside the %d-layer encoder",
+                 (long long)layer, v->n_layer);
+        return;
+    }
+    v->n_run = (int)idx;
+    const char *strategy = cfg_str(r, root, "vision_feature_select_strategy", def_strategy);
+    if (strcmp(strategy, "full") == 0) {
+        v->drop_cls = false;
+    } else if (strcmp(strategy, "default") == 0) {
+        v->drop_cls = true;
+    } else {
+        cfg_fail(r, LG_E_UNSUPPORTED, "vision_feature_select_strategy \"%s\" is not supported",
+                 strategy);
+        return;
+    }
+    /* "default" drops row 0, the class token; SigLIP has none, and transformers drops a patch
+     * row then, which no published checkpoint does: refuse rather than guess. */
+    if (v->drop_cls && !v->has_cls) {
+        cfg_fail(r, LG_E_UNSUPPORTED,
+                 "select strategy \"default\" without a class token is not supported");
+        return;
+    }
+    v->n_out_rows = v->n_pos - (v->drop_cls ? 1 : 0);
+}
+
+/* ---- language model ---- */
+
+static void read_text(cfg_reader *r, const json_t *tc, dec_config *d) {
+    const char *type = cfg_str(r, tc, "model_type", "qwen2");
+    if (strcmp(type, "qwen2") != 0) {
+        cfg_fail(r, LG_E_UNSUPPORTED, "text_config.model_type \"%s\" is not supported", type);
+        return;
+    }
+    /* Qwen2Config defaults (transformers 4.45). */
+    d->kind = DEC_QWEN2;
+    d->n_vocab = cfg_int(r, tc, "vocab_size", 151936, 1, CFG_MAX_VOCAB);
+    d->n_embd = (int)cfg_int(r, tc, "hidden_size", 4096, 1, CFG_MAX_DIM);
+    d->n_ff = (int)cfg_int(r, tc, "intermediate_size", 22016, 1, CFG_MAX_DIM * 4);
+    d->n_layer = (int)cfg_int(r, tc, "num_hidden_layers", 32, 1, CFG_MAX_LAYERS);
+    d->n_head = (int)cfg_int(r, tc, "num_attention_heads", 32, 1, CFG_MAX_DIM);
+    d->n_head_kv = (int)cfg_int(r, tc, "num_key_value_heads", d->n_head, 1, CFG_MAX_DIM);
+    d->eps = (float)cfg_num(r, tc, "rms_norm_eps", 1e-6);
+    d->rope_theta = cfg_num(r, tc, "rope_theta", 10000.0);
+    d->n_ctx_max = cfg_int(r, tc, "max_position_embeddings", 32768, 1, CFG_MAX_CTX);
+    d->tied = cfg_bool(r, tc, "tie_word_embeddings", false);
+    d->qkv_bias = true;
+    d->o_bias = false;
+    mdl_act act = MDL_ACT_SILU;
+    cfg_act(r, "text_config", cfg_str(r, tc, "hidden_act", "silu"), &act);
+    if (r->st == LG_OK && act != MDL_ACT_SILU)
+        cfg_fail(r, LG_E_UNSUPPORTED, "text_config.hidden_act must be silu");
+    if (cfg_bool(r, tc, "use_sliding_window", false))
+        cfg_fail(r, LG_E_UNSUPPORTED, "text_config.use_sliding_window is not supported");
+    json_t *rs = json_object_get(tc, "rope_scaling");
+    if (rs && !json_is_null(rs)) {
+        const char *rt = cfg_str(r, rs, "rope_type", cfg_str(r, rs, "type", "default"));
+        if (strcmp(rt, "default") != 0)
+            cfg_fail(r, LG_E_UNSUPPORTED, "text_config.rope_scaling \"%s\" is not supported", rt);
+    }
+    if (r->st != LG_OK) return;
+    if (d->n_embd % d->n_head != 0) {
+        cfg_fail(r, LG_E_FORMAT, "text hidden_size %d is not a multiple of %d heads", d->n_embd,
+                 d->n_head);
+        return;
+    }
+    d->head_dim = (int)cfg_int(r, tc, "head_dim", d->n_embd / d->n_head, 2, CFG_MAX_DIM);
+    if (r->st != LG_OK) return;
+    if (d->n_head % d->n_head_kv != 0 || d->head_dim % 2 != 0 || !(d->rope_theta > 0) ||
+        !(d->eps > 0)) {
+        cfg_fail(r, LG_E_FORMAT,
+                 "inconsistent text_config (heads %d, key/value heads %d, head_dim %d, "
+                 "rope_theta %g, rms_norm_eps %g)",
+                 d->n_head, d->n_head_kv, d->head_dim, d->rope_theta, (double)d->eps);
+    }
+}
+
+/* ---- top level ---- */
+
+static void default_pinpoints(mdl_config *c) {
+    /* LlavaOnevisionConfig's default: {384, 768, ..., 2304} squared, (height, width) pairs. */
+    c->n_pinpoints = 0;
+    for (int i = 1; i <= 6; i++)
+        for (int j = 1; j <= 6; j++) {
+            c->pinpoints[c->n_pinpoints][0] = 384 * i;
+            c->pinpoints[c->n_pinpoints][1] = 384 * j;
+            c->n_pinpoints++;
+        }
+}
+
+static void read_pinpoints(cfg_reader *r, const json_t *root, mdl_config *c) {
+    json_t *pp = json_object_get(root, "image_grid_pinpoints");
+    if (!pp || json_is_null(pp)) {
+        default_pinpoints(c);
+        return;
+    }
+    if (!json_is_array(pp) || json_array_size(pp) == 0 || json_array_size(pp) > MDL_MAX_PINPOINTS) {
+        cfg_fail(r, LG_E_FORMAT, "image_grid_pinpoints must be a list of 1..%d pairs",
+                 MDL_MAX_PINPOINTS);
+        return;
+    }
+    c->n_pinpoints = (int)json_array_size(pp);
+    for (int i = 0; i < c->n_pinpoints; i++) {
+        json_t *p = json_array_get(pp, (size_t)i);
+        json_t *h = json_array_get(p, 0), *w = json_array_get(p, 1);
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_integer(h) ||
+            !json_is_integer(w) || json_integer_value(h) < 1 || json_integer_value(w) < 1 ||
+            json_integer_value(h) > 65536 || json_integer_value(w) > 65536) {
+            cfg_fail(r, LG_E_FORMAT, "image_grid_pinpoints[%d] is not a (height, width) pair", i);
+            return;
+        }
+        c->pinpoints[i][0] = (int)json_integer_value(h);
+        c->pinpoints[i][1] = (int)json_integer_value(w);
+    }
+}
+
+/* eos_token_id: an integer or a list of integers. Returns false when absent. */
+static bool read_eos(cfg_reader *r, const json_t *obj, mdl_config *c) {
+    json_t *v = json_object_get(obj, "eos_token_id");
+    if (!v || json_is_null(v)) return false;
+    c->n_eos = 0;
+    if (json_is_integer(v)) {
+        c->eos[c->n_eos++] = (int32_t)cfg_int(r, obj, "eos_token_id", 0, 0, INT32_MAX);
+        return true;
+    }
+    if (!json_is_array(v) || json_array_size(v) > MDL_MAX_EOS) {
+        cfg_fail(r, LG_E_FORMAT, "\"eos_token_id\" must be an integer or a short list");
+        return false;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > INT32_MAX) {
+            cfg_fail(r, LG_E_FORMAT, "\"eos_token_id\" holds a non-id");
+            return false;
+        }
+        c->eos[c->n_eos++] = (int32_t)json_integer_value(e);
+    }
+    return true;
+}
+
+static void read_onevision(cfg_reader *r, const json_t *root, mdl_config *c) {
+    json_t *vc = json_object_get(root, "vision_config");
+    json_t *tc = json_object_get(root, "text_config");
+    if (!json_is_object(vc) || !json_is_object(tc)) {
+        cfg_fail(r, LG_E_FORMAT, "\"vision_config\" and \"text_config\" objects are required");
+        return;
+    }
+    read_vision(r, vc, &c->vit);
+    if (r->st != LG_OK) return;
+    read_feature_select(r, root, &c->vit, -1, "full");
+    read_text(r, tc, &c->dec);
+    if (r->st != LG_OK) return;
+    cfg_act(r, "projector", cfg_str(r, root, "projector_hidden_act", "gelu"), &c->proj_act);
+    c->proj_bias = cfg_bool(r, root, "multimodal_projector_bias", true);
+    json_t *tok = json_object_get(root, "image_token_id");
+    c->image_token = (int32_t)cfg_int(r, root, tok ? "image_token_id" : "image_token_index", 151646,
+                                      0, INT32_MAX);
+    c->has_newline = cfg_bool(r, root, "use_image_newline_parameter", true);
+    read_pinpoints(r, root, c);
+    const char *ar = cfg_str(r, root, "vision_aspect_ratio", "anyres_max_9");
+    int n = 0, used = 0;
+    if (sscanf(ar, "anyres_max_%d%n", &n, &used) != 1 || ar[used] != '\0' || n < 1 || n > 1024) {
+        cfg_fail(r, LG_E_UNSUPPORTED, "vision_aspect_ratio \"%s\" is not supported", ar);
+        return;
+    }
+    c->pack = PACK_ANYRES_MAX;
+    c->anyres_max = n;
+    if (c->image_token >= c->dec.n_vocab)
+        cfg_fail(r, LG_E_FORMAT, "image token %d is outside the %lld embedding rows",
+                 (int)c->image_token, (long long)c->dec.n_vocab);
+}
+
+lg_status mdl_config_load(const char *dir, mdl_config *cfg, lg_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    char *path = lg_path_join(dir, "config.json");
+    if (!path) return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    if (!lg_file_exists(path)) {
+        lg_status s = lg_err_set(err, LG_E_IO, "%s: no config.json in the model folder", dir);
+        lg_free(path);
+        return s;
+    }
+    json_t *root = NULL;
+    lg_status s = lg_json_load_file(path, &root, err);
+    cfg_reader r = {.file = path, .err = err, .st = s};
+    if (s == LG_OK && !json_is_object(root))
+        cfg_fail(&r, LG_E_FORMAT, "the top level must be a JSON object");
+    if (r.st == LG_OK) {
+        const char *type = cfg_str(&r, root, "model_type", NULL);
+        if (!type) {
+            cfg_fail(&r, LG_E_FORMAT, "\"model_type\" is missing");
+        } else if (strcmp(type, "llava_onevision") == 0) {
+            snprintf(cfg->model_type, sizeof cfg->model_type, "%s", type);
+            read_onevision(&r, root, cfg);
+        } else {
+            cfg_fail(&r, LG_E_UNSUPPORTED,
+                     "model_type \"%.64s\" is not supported (this version runs "
+                     "\"llava_onevision\")",
+                     type);
+        }
+    }
+    /* eos: generation_config.json first (what generate() uses), then the configs. */
+    if (r.st == LG_OK) {
+        bool have = read_eos(&r, json_object_get(root, "text_config"), cfg);
+        if (!have) have = read_eos(&r, root, cfg);
+    }
+    json_decref(root);
+    lg_free(path);
+    if (r.st != LG_OK) return r.st;
+
+    path = lg_path_join(dir, "generation_config.json");
+    if (!path) return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    if (lg_file_exists(path)) {
+        root = NULL;
+        s = lg_json_load_file(path, &root, err);
+        r = (cfg_reader){.file = path, .err = err, .st = s};
+        if (s == LG_OK && json_is_object(root)) read_eos(&r, root, cfg);
+        json_decref(root);
+    }
+    lg_free(path);
+    return r.st;
+}

@@ -1,0 +1,80 @@
+/*
+ * kvcache.c — the per-session key/value cache of the decoder: for every layer, one row of
+ * n_head_kv*head_dim keys and values per position, in float32 (exact) or bf16/f16 (half the
+ * memory). It grows geometrically up to the session's context limit, so a short prompt does not
+ * pay for a 32k-token cache; truncation only moves the fill mark.
+ */
+#include "model.h"
+
+#include <string.h>
+
+lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int64_t row, int64_t max,
+                  lg_error *err) {
+    memset(kv, 0, sizeof *kv);
+    kv->dtype = dtype;
+    kv->n_layer = n_layer;
+    kv->row = row;
+    kv->max = max;
+    kv->k = lg_calloc((size_t)n_layer, sizeof *kv->k);
+    kv->v = lg_calloc((size_t)n_layer, sizeof *kv->v);
+    if (!kv->k || !kv->v) {
+        kv_free(kv);
+        return lg_err_set(err, LG_E_NOMEM, "out of memory for the KV cache");
+    }
+    return LG_OK;
+}
+
+lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err) {
+    int64_t need = kv->n + n_new;
+    if (need > kv->max)
+        return lg_err_set(err, LG_E_LIMIT, "%lld tokens exceed the context limit of %lld",
+                          (long long)need, (long long)kv->max);
+    if (need <= kv->cap) return LG_OK;
+    int64_t cap = kv->cap ? kv->cap : 256;
+    while (cap < need) cap *= 2;
+    if (cap > kv->max) cap = kv->max;
+    size_t bytes = (size_t)cap * (size_t)kv->row * lg_dtype_size(kv->dtype);
+    for (int il = 0; il < kv->n_layer; il++) {
+        void *k = lg_realloc(kv->k[il], bytes);
+        if (k) kv->k[il] = k;
+        void *v = lg_realloc(kv->v[il], bytes);
+        if (v) kv->v[il] = v;
+        /* A failed realloc keeps the old block; layers already grown keep their larger blocks.
+         * Either way every block holds at least kv->cap rows, so the cache stays valid. */
+        if (!k || !v)
+            return lg_err_set(err, LG_E_NOMEM, "out of memory growing the KV cache to %lld tokens",
+                              (long long)cap);
+    }
+    kv->cap = cap;
+    return LG_OK;
+}
+
+static void store_rows(void *dst, lg_dtype dt, const float *src, int64_t n) {
+    switch (dt) {
+    case LG_DT_F32:
+        memcpy(dst, src, (size_t)n * sizeof *src);
+        break;
+    case LG_DT_BF16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = lg_f32_to_bf16(src[i]);
+        break;
+    case LG_DT_F16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = lg_f32_to_f16(src[i]);
+        break;
+    }
+}
+
+void kv_store(kv_cache *kv, int il, int64_t pos, int64_t n, const float *k, const float *v) {
+    LG_ASSERT(pos >= 0 && pos + n <= kv->cap);
+    size_t off = (size_t)pos * (size_t)kv->row * lg_dtype_size(kv->dtype);
+    store_rows((uint8_t *)kv->k[il] + off, kv->dtype, k, n * kv->row);
+    store_rows((uint8_t *)kv->v[il] + off, kv->dtype, v, n * kv->row);
+}
+
+void kv_free(kv_cache *kv) {
+    if (!kv) return;
+    for (int il = 0; il < kv->n_layer && kv->k; il++) lg_free(kv->k[il]);
+    for (int il = 0; il < kv->n_layer && kv->v; il++) lg_free(kv->v[il]);
+    lg_free(kv->k);
+    lg_free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}

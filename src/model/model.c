@@ -1,0 +1,101 @@
+/*
+ * model.c — lg_model: opens a model folder (config, mapped safetensors, bound weights) and
+ * answers questions about it. The model is immutable after lg_model_open; sessions (session.c)
+ * hold all mutable state, so one model serves any number of threads.
+ */
+#include "model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+lg_model_params lg_model_params_default(void) {
+    return (lg_model_params){
+        .n_threads = 0, .kernels = "auto", .kv_type = LG_KV_F32, .max_context = 0};
+}
+
+static lg_status check_params(const lg_model_params *p, lg_error *err) {
+    const char *k = p->kernels ? p->kernels : "auto";
+    if (strlen(k) >= 16) return lg_err_set(err, LG_E_ARG, "kernels \"%.32s\" is unknown", k);
+    kern_ctx *kc = kern_ctx_create(1, k);
+    if (!kc)
+        return lg_err_set(err, LG_E_ARG,
+                          "kernels \"%s\" is unknown or cannot run here (use \"auto\" or \"ref\")",
+                          k);
+    kern_ctx_free(kc);
+    if (p->kv_type != LG_KV_F32 && p->kv_type != LG_KV_BF16 && p->kv_type != LG_KV_F16)
+        return lg_err_set(err, LG_E_ARG, "unknown KV cache type %d", (int)p->kv_type);
+    if (p->max_context < 0) return lg_err_set(err, LG_E_ARG, "max_context must be >= 0");
+    return LG_OK;
+}
+
+lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model **out,
+                        lg_error *err) {
+    if (!dir || !out) return lg_err_set(err, LG_E_ARG, "lg_model_open: NULL argument");
+    lg_model_params p = params ? *params : lg_model_params_default();
+    lg_status s = check_params(&p, err);
+    if (s != LG_OK) return s;
+    lg_model *m = lg_calloc(1, sizeof *m);
+    if (!m || !(m->dir = lg_strdup(dir))) {
+        lg_free(m);
+        return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    }
+    s = mdl_config_load(dir, &m->cfg, err);
+    if (s == LG_OK) s = st_open_dir(dir, &m->st, err);
+    if (s == LG_OK) s = mdl_weights_bind(&m->cfg, &m->st, &m->w, err);
+    if (s != LG_OK) {
+        if (s == LG_E_FORMAT || s == LG_E_UNSUPPORTED) lg_err_prefix(err, "%s", dir);
+        lg_model_free(m);
+        return s;
+    }
+    m->n_threads = p.n_threads;
+    snprintf(m->kernels, sizeof m->kernels, "%s", p.kernels ? p.kernels : "auto");
+    m->kv_dtype = p.kv_type == LG_KV_BF16  ? LG_DT_BF16
+                  : p.kv_type == LG_KV_F16 ? LG_DT_F16
+                                           : LG_DT_F32;
+    m->n_ctx = m->cfg.dec.n_ctx_max;
+    if (p.max_context > 0 && p.max_context < m->n_ctx) m->n_ctx = p.max_context;
+    *out = m;
+    return LG_OK;
+}
+
+void lg_model_free(lg_model *m) {
+    if (!m) return;
+    mdl_weights_free(&m->w);
+    st_close(&m->st);
+    lg_free(m->dir);
+    lg_free(m);
+}
+
+const char *lg_model_errmsg(const lg_model *m) {
+    (void)m;
+    return "";
+}
+
+const char *lg_model_type(const lg_model *m) {
+    return m->cfg.model_type;
+}
+
+int64_t lg_model_n_vocab(const lg_model *m) {
+    return m->cfg.dec.n_vocab;
+}
+
+int lg_model_hidden_size(const lg_model *m) {
+    return m->cfg.dec.n_embd;
+}
+
+int32_t lg_model_image_token_id(const lg_model *m) {
+    return m->cfg.image_token;
+}
+
+size_t lg_model_eos_ids(const lg_model *m, const int32_t **ids) {
+    if (ids) *ids = m->cfg.eos;
+    return (size_t)m->cfg.n_eos;
+}
+
+int64_t lg_model_context_limit(const lg_model *m) {
+    return m->n_ctx;
+}
+
+int64_t lg_model_image_tokens(const lg_model *m, int orig_height, int orig_width) {
+    return pack_n_rows(&m->cfg, orig_height, orig_width, NULL, NULL);
+}

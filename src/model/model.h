@@ -1,0 +1,286 @@
+/*
+ * model.h — internal interface of the model layer (src/model): the Hugging Face config, the
+ * safetensors reader, the weight table, and the forward passes (vision tower, projector, feature
+ * packing, decoder), the KV cache and the sampler. The public entry points are lg_model_* and
+ * lg_session_* in include/llavaguard.h; tests include this header to reach the pieces.
+ *
+ * The layer is shaped to hold several architectures: a vision-tower kind (SigLIP, CLIP), a
+ * decoder kind (Qwen2, Llama) and a packing kind (one crop, anyres, anyres_max). Today the config
+ * reader accepts "llava_onevision" (SigLIP + Qwen2 + anyres_max); the other kinds have their
+ * forward code but no config path yet.
+ */
+#ifndef LG_MODEL_H
+#define LG_MODEL_H
+
+#include "core/core.h"
+#include "kernels/kernels.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- safetensors (safetensors.c) ---------------------------------------------------------- */
+
+#define ST_MAX_DIMS 8
+
+/* One tensor of a safetensors file, validated: `data` points into the mapped file and holds
+ * exactly `nbytes` = numel(shape) * size(dtype) bytes. */
+typedef struct st_tensor {
+    char *name;
+    char dtype[12]; /* as written in the header: "BF16", "F16", "F32", "I64", ... */
+    bool usable;    /* dtype is one the kernels read (BF16, F16, F32) */
+    lg_dtype dt;    /* valid when usable */
+    int n_dims;     /* 0..ST_MAX_DIMS */
+    int64_t shape[ST_MAX_DIMS];
+    int64_t numel;
+    const uint8_t *data; /* inside the file's mapping; NULL when nbytes == 0 */
+    size_t nbytes;
+    int file; /* index into st_set.files */
+} st_tensor;
+
+/* All tensors of a model folder: one file or the shards named by model.safetensors.index.json.
+ * Tensors are sorted by name for st_find. Read-only after st_open_dir. */
+typedef struct st_set {
+    lg_mmap *files;
+    char **paths;
+    int n_files;
+    st_tensor *tensors;
+    size_t n_tensors;
+} st_set;
+
+/* Maps and validates the weights of a model folder (model.safetensors, or the shards listed in
+ * model.safetensors.index.json). LG_E_IO when no weights file exists or cannot be mapped,
+ * LG_E_FORMAT for a malformed header (message names the file and the problem). On failure *out
+ * is left empty (safe to st_close). */
+lg_status st_open_dir(const char *dir, st_set *out, lg_error *err);
+/* Maps one safetensors file and adds its tensors to `set` (used by st_open_dir and tests). */
+lg_status st_add_file(st_set *set, const char *path, lg_error *err);
+/* Sorts the tensor table and rejects duplicate names across files. */
+lg_status st_finish(st_set *set, lg_error *err);
+/* Finds a tensor by exact name, or NULL. */
+const st_tensor *st_find(const st_set *set, const char *name);
+void st_close(st_set *set);
+
+/* ---- configuration (config.c) -------------------------------------------------------------- */
+
+typedef enum mdl_act {
+    MDL_ACT_GELU_TANH = 0, /* gelu_pytorch_tanh (SigLIP) */
+    MDL_ACT_GELU_ERF,      /* gelu (projector) */
+    MDL_ACT_QUICK_GELU,    /* quick_gelu (CLIP) */
+    MDL_ACT_SILU           /* silu (decoder MLP gate) */
+} mdl_act;
+
+typedef enum vit_kind { VIT_SIGLIP = 0, VIT_CLIP } vit_kind;
+typedef enum dec_kind { DEC_QWEN2 = 0, DEC_LLAMA } dec_kind;
+typedef enum pack_kind {
+    PACK_SINGLE = 0, /* one crop, its rows as they are (LLaVA-1.5) */
+    PACK_ANYRES,     /* base crop + unpadded tile map + newline per row (LLaVA-1.6) */
+    PACK_ANYRES_MAX  /* as PACK_ANYRES plus bilinear downsampling above anyres_max (OneVision) */
+} pack_kind;
+
+typedef struct vit_config {
+    vit_kind kind;
+    int n_embd, n_ff, n_layer, n_head, head_dim;
+    int image_size, patch_size, n_channel;
+    int grid;  /* patches per side: image_size / patch_size */
+    int n_pos; /* encoder sequence length: grid*grid (+1 with a class token) */
+    float eps;
+    mdl_act act;
+    bool has_cls;    /* CLIP: class embedding at row 0 */
+    bool pre_norm;   /* CLIP: pre_layrnorm before the encoder */
+    bool patch_bias; /* SigLIP's patch conv has a bias, CLIP's has not */
+    int n_run;       /* encoder layers to run: hidden_states[n_run] is the feature layer */
+    bool drop_cls;   /* select strategy "default": drop row 0 */
+    int n_out_rows;  /* rows per crop handed to the projector */
+} vit_config;
+
+typedef struct dec_config {
+    dec_kind kind;
+    int n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim;
+    int64_t n_vocab; /* embedding rows (the logits per position) */
+    float eps;
+    double rope_theta;
+    bool qkv_bias; /* Qwen2: q/k/v projections have biases */
+    bool o_bias;
+    bool tied;         /* LM head = token embedding */
+    int64_t n_ctx_max; /* max_position_embeddings */
+} dec_config;
+
+#define MDL_MAX_PINPOINTS 128
+#define MDL_MAX_EOS 16
+
+typedef struct mdl_config {
+    char model_type[40];
+    vit_config vit;
+    dec_config dec;
+    mdl_act proj_act;
+    bool proj_bias;
+    pack_kind pack;
+    int anyres_max;  /* N of "anyres_max_N" */
+    int n_pinpoints; /* (height, width) pairs */
+    int pinpoints[MDL_MAX_PINPOINTS][2];
+    bool has_newline;
+    int32_t image_token;
+    int n_eos;
+    int32_t eos[MDL_MAX_EOS];
+} mdl_config;
+
+/* Reads config.json (and generation_config.json when present) of a model folder. LG_E_IO when
+ * config.json is missing, LG_E_FORMAT for bad JSON or bad values, LG_E_UNSUPPORTED for model
+ * types and options this version does not implement. */
+lg_status mdl_config_load(const char *dir, mdl_config *cfg, lg_error *err);
+
+/* ---- weights (weights.c) ------------------------------------------------------------------- */
+
+typedef struct vit_layer {
+    kern_weight q, k, v, o, fc1, fc2; /* [out, in] views of the checkpoint */
+    float *q_b, *k_b, *v_b, *o_b, *fc1_b, *fc2_b;
+    float *ln1_g, *ln1_b, *ln2_g, *ln2_b; /* (n_embd) */
+} vit_layer;
+
+typedef struct vit_weights {
+    kern_weight patch; /* (n_embd, n_channel*patch*patch): the conv kernel as a matrix */
+    float *patch_b;    /* (n_embd) or NULL */
+    float *pos;        /* (n_pos, n_embd) position embedding, float32 copy (small) */
+    float *cls;        /* (n_embd) CLIP class embedding, or NULL */
+    float *pre_g, *pre_b;
+    vit_layer *layers; /* n_layer entries */
+} vit_weights;
+
+typedef struct proj_weights {
+    kern_weight l1, l2; /* (n_text, n_vision), (n_text, n_text) */
+    float *b1, *b2;     /* may be NULL */
+} proj_weights;
+
+typedef struct dec_layer {
+    kern_weight q, k, v, o, gate, up, down;
+    float *q_b, *k_b, *v_b, *o_b; /* NULL when absent */
+    float *ln1, *ln2;             /* (n_embd) RMSNorm scales */
+} dec_layer;
+
+typedef struct dec_weights {
+    kern_weight embed;   /* (n_vocab, n_embd) token embedding */
+    kern_weight lm_head; /* (n_vocab, n_embd); a copy of `embed`'s view when tied */
+    dec_layer *layers;
+    float *norm; /* (n_embd) final RMSNorm */
+} dec_weights;
+
+typedef struct mdl_weights {
+    vit_weights vit;
+    proj_weights proj;
+    float *newline; /* (n_text) image_newline, or NULL */
+    dec_weights dec;
+    void **owned; /* every allocation above (float32 vectors, realigned copies) */
+    size_t n_owned, cap_owned;
+} mdl_weights;
+
+/* Binds every tensor the configuration needs, checking presence, dtype and shape. Matrices stay
+ * views of the mapping (copied only when misaligned); vectors are converted to float32. */
+lg_status mdl_weights_bind(const mdl_config *cfg, const st_set *st, mdl_weights *w, lg_error *err);
+void mdl_weights_free(mdl_weights *w);
+
+/* ---- the model and the session (model.c, session.c) ---------------------------------------- */
+
+struct lg_model {
+    char *dir;
+    mdl_config cfg;
+    st_set st;
+    mdl_weights w;
+    int n_threads;
+    char kernels[16];
+    lg_dtype kv_dtype;
+    int64_t n_ctx; /* tokens a session may hold */
+};
+
+/* A growable float32 scratch buffer owned by a session. */
+typedef struct mdl_scratch {
+    float *data;
+    size_t cap; /* floats */
+} mdl_scratch;
+/* Returns a buffer of at least n floats (contents undefined), or NULL when out of memory. */
+float *mdl_scratch_get(mdl_scratch *s, size_t n);
+void mdl_scratch_free(mdl_scratch *s);
+
+/* ---- KV cache (kvcache.c) ---- */
+
+typedef struct kv_cache {
+    lg_dtype dtype;
+    int n_layer;
+    int64_t row;   /* elements per position: n_head_kv * head_dim */
+    int64_t cap;   /* positions allocated */
+    int64_t max;   /* positions allowed */
+    int64_t n;     /* positions filled */
+    void **k, **v; /* per layer: (cap, row) of dtype */
+} kv_cache;
+
+lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int64_t row, int64_t max,
+                  lg_error *err);
+/* Makes room for `n_new` more positions (grows geometrically up to `max`). */
+lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err);
+/* Stores rows [pos, pos+n) of layer il from float32 k and v (n x row). */
+void kv_store(kv_cache *kv, int il, int64_t pos, int64_t n, const float *k, const float *v);
+void kv_free(kv_cache *kv);
+
+struct lg_session {
+    const lg_model *model;
+    kern_ctx *kc;
+    kv_cache kv;
+    mdl_scratch work;  /* forward-pass temporaries */
+    mdl_scratch work2; /* a second buffer for the vision path */
+    float *logits;     /* last eval's logits (n_logits x n_vocab) */
+    size_t logits_cap;
+    int64_t n_logits;
+    lg_error err;
+};
+
+/* ---- vision tower (vision.c) ---- */
+
+/* Applies an activation in place to n floats. */
+void mdl_activate(mdl_act act, float *x, int64_t n);
+
+/* Runs the vision encoder on one crop (n_channel x image_size x image_size floats, CHW) and
+ * writes hidden_states[n_run] to `out` (n_pos x n_embd, class row included for CLIP). */
+lg_status vit_forward_crop(lg_session *s, const float *crop, float *out);
+
+/* ---- projector (projector.c) ---- */
+
+/* out (n x n_text) = linear_2(act(linear_1(in (n x n_vision)))). `tmp` holds n x n_text. */
+void proj_forward(lg_session *s, const float *in, int64_t n, float *out, float *tmp);
+
+/* ---- packing (packing.c) ---- */
+
+/* The (height, width) pinpoint that transformers' select_best_resolution picks for an image. */
+void pack_best_resolution(const mdl_config *cfg, int orig_h, int orig_w, int *best_h, int *best_w);
+/* Rows the packed features of an image of this size have (the number of <image> tokens), or -1
+ * when the configuration cannot pack it. Fills the tile grid when not NULL. */
+int64_t pack_n_rows(const mdl_config *cfg, int orig_h, int orig_w, int *grid_h, int *grid_w);
+/* Packs projected crop features (n_crops x rows_per_crop x n_text; crop 0 = base image) into the
+ * sequence that replaces the <image> tokens: `out` gets pack_n_rows(...) x n_text floats. */
+lg_status pack_features(const mdl_config *cfg, const float *crops, int n_crops, int orig_h,
+                        int orig_w, const float *newline, float *out, lg_error *err);
+/* torch.nn.functional.interpolate(mode="bilinear", align_corners=False) of a (c, h, w) map to
+ * (c, oh, ow), as PyTorch 1.13's CPU kernel computes it (exposed for tests). Here the map is
+ * stored channel-last: in (h, w, c), out (oh, ow, c). */
+void pack_bilinear_hwc(const float *in, int h, int w, int c, float *out, int oh, int ow);
+
+/* ---- decoder (decoder.c) ---- */
+
+/* Runs the decoder over n tokens at positions kv.n .. kv.n+n-1 whose input embeddings are in
+ * `x` (n x n_embd; overwritten), appends them to the KV cache, and writes the logits of the
+ * last position (or all n when all_logits) to `logits` (skipped when NULL). The caller
+ * reserved KV room. */
+lg_status dec_forward(lg_session *s, float *x, int64_t n, bool all_logits, float *logits);
+/* Scratch floats dec_forward needs for n tokens (reserve them first so it cannot fail). */
+size_t dec_work_floats(const dec_config *c, int64_t n);
+
+/* Fills x (n x n_embd) from token ids and image feature rows (see lg_session_eval). */
+lg_status dec_embed(lg_session *s, const int32_t *ids, int64_t n, const float *image_rows,
+                    int64_t n_image_rows, float *x);
+
+/* ---- sampling (sample.c) ---- */
+
+/* One step of splitmix64: the sampler's random source (seeded, reproducible, no global state). */
+uint64_t smp_next(uint64_t *state);
+/* Index of the largest value (the first one on ties, as torch.argmax). */
+int64_t smp_argmax(const float *x, int64_t n);
+
+#endif /* LG_MODEL_H */

@@ -1,0 +1,277 @@
+/*
+ * session.c — lg_session: the mutable half of a model run. A session owns the KV cache, the
+ * scratch buffers, the kernel context (threads) and the last logits, and strings the forward
+ * passes together: image -> vision tower -> projector -> packing (encode_image), ids + image
+ * rows -> decoder (eval, in chunks so scratch stays bounded), and the generation loop with
+ * transformers' semantics (the output includes the stop id; the last id is not fed back).
+ */
+#include "model.h"
+
+#include <string.h>
+
+/* Tokens per decoder pass: bounds scratch memory (≈ chunk * (n_ff*2 + ...) floats) while
+ * keeping matrix products wide enough to amortise weight conversion. */
+#define SESS_CHUNK 512
+
+float *mdl_scratch_get(mdl_scratch *s, size_t n) {
+    if (n <= s->cap) return s->data;
+    size_t bytes;
+    if (!lg_mul_ok(n, sizeof(float), &bytes)) return NULL;
+    float *p = lg_aligned_alloc(bytes);
+    if (!p) return NULL;
+    lg_aligned_free(s->data);
+    s->data = p;
+    s->cap = n;
+    return p;
+}
+
+void mdl_scratch_free(mdl_scratch *s) {
+    lg_aligned_free(s->data);
+    s->data = NULL;
+    s->cap = 0;
+}
+
+lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *err) {
+    if (!model || !out) return lg_err_set(err, LG_E_ARG, "lg_session_create: NULL argument");
+    lg_session *s = lg_calloc(1, sizeof *s);
+    if (!s) return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    s->model = model;
+    s->kc = kern_ctx_create(model->n_threads, model->kernels);
+    if (!s->kc) {
+        lg_free(s);
+        return lg_err_set(err, LG_E_NOMEM, "cannot create the kernel context");
+    }
+    const dec_config *d = &model->cfg.dec;
+    lg_status st = kv_init(&s->kv, model->kv_dtype, d->n_layer, (int64_t)d->n_head_kv * d->head_dim,
+                           model->n_ctx, err);
+    if (st != LG_OK) {
+        kern_ctx_free(s->kc);
+        lg_free(s);
+        return st;
+    }
+    *out = s;
+    return LG_OK;
+}
+
+void lg_session_free(lg_session *s) {
+    if (!s) return;
+    kv_free(&s->kv);
+    mdl_scratch_free(&s->work);
+    mdl_scratch_free(&s->work2);
+    lg_free(s->logits);
+    kern_ctx_free(s->kc);
+    lg_free(s);
+}
+
+const char *lg_session_errmsg(const lg_session *s) {
+    return s ? s->err.msg : "no session";
+}
+
+int64_t lg_session_n_past(const lg_session *s) {
+    return s->kv.n;
+}
+
+lg_status lg_session_truncate(lg_session *s, int64_t n) {
+    lg_err_clear(&s->err);
+    if (n < 0 || n > s->kv.n)
+        return lg_err_set(&s->err, LG_E_ARG, "cannot truncate %lld tokens to %lld",
+                          (long long)s->kv.n, (long long)n);
+    s->kv.n = n;
+    s->n_logits = 0;
+    return LG_OK;
+}
+
+// ---- image ----
+
+static lg_status check_pixels(lg_session *s, const lg_pixels *px, int *grid_h, int *grid_w,
+                              int64_t *rows) {
+    const mdl_config *c = &s->model->cfg;
+    const vit_config *v = &c->vit;
+    if (!px || !px->values || px->n_crops < 1) return lg_err_set(&s->err, LG_E_ARG, "no pixels");
+    if (px->channels != v->n_channel || px->height != v->image_size || px->width != v->image_size)
+        return lg_err_set(&s->err, LG_E_ARG, "crops are %dx%dx%d, the model takes %dx%dx%d",
+                          px->channels, px->height, px->width, v->n_channel, v->image_size,
+                          v->image_size);
+    *rows = pack_n_rows(c, px->orig_height, px->orig_width, grid_h, grid_w);
+    if (*rows < 0)
+        return lg_err_set(&s->err, LG_E_ARG, "cannot pack an image of %dx%d", px->orig_width,
+                          px->orig_height);
+    int want = c->pack == PACK_SINGLE ? 1 : 1 + *grid_h * *grid_w;
+    if (px->n_crops != want || (px->grid_h && (px->grid_h != *grid_h || px->grid_w != *grid_w)))
+        return lg_err_set(&s->err, LG_E_ARG,
+                          "an image of %dx%d needs %d crops (grid %dx%d); the pixels have %d "
+                          "(grid %dx%d)",
+                          px->orig_width, px->orig_height, want, *grid_h, *grid_w, px->n_crops,
+                          px->grid_h, px->grid_w);
+    if (px->image_tokens > 0 && px->image_tokens != *rows)
+        return lg_err_set(&s->err, LG_E_ARG,
+                          "the pixels expect %lld image tokens but the model packs %lld",
+                          (long long)px->image_tokens, (long long)*rows);
+    return LG_OK;
+}
+
+lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **features,
+                                  int64_t *n_rows) {
+    lg_err_clear(&s->err);
+    if (!features || !n_rows) return lg_err_set(&s->err, LG_E_ARG, "NULL output");
+    const mdl_config *c = &s->model->cfg;
+    int gh = 0, gw = 0;
+    int64_t rows = 0;
+    lg_status st = check_pixels(s, px, &gh, &gw, &rows);
+    if (st != LG_OK) return st;
+    int64_t per = c->vit.n_out_rows, dv = c->vit.n_embd, dt = c->dec.n_embd;
+    int64_t crop_floats = (int64_t)c->vit.n_channel * c->vit.image_size * c->vit.image_size;
+    size_t n_proj = (size_t)px->n_crops * (size_t)(per * dt);
+    float *proj = lg_malloc(n_proj * sizeof *proj);
+    float *out = lg_malloc((size_t)(rows * dt) * sizeof *out);
+    float *mem = mdl_scratch_get(&s->work2, (size_t)(c->vit.n_pos * dv + per * dt));
+    if (!proj || !out || !mem) {
+        st = lg_err_set(&s->err, LG_E_NOMEM, "out of memory encoding an image");
+        goto fail;
+    }
+    float *feat = mem, *tmp = mem + c->vit.n_pos * dv;
+    for (int i = 0; i < px->n_crops; i++) {
+        st = vit_forward_crop(s, px->values + i * crop_floats, feat);
+        if (st != LG_OK) goto fail;
+        const float *sel = feat + (c->vit.drop_cls ? dv : 0);
+        proj_forward(s, sel, per, proj + (size_t)i * (size_t)(per * dt), tmp);
+    }
+    st = pack_features(c, proj, px->n_crops, px->orig_height, px->orig_width, s->model->w.newline,
+                       out, &s->err);
+    if (st != LG_OK) goto fail;
+    lg_free(proj);
+    *features = out;
+    *n_rows = rows;
+    return LG_OK;
+fail:
+    lg_free(proj);
+    lg_free(out);
+    return st;
+}
+
+// ---- text ----
+
+static lg_status check_ids(lg_session *s, const int32_t *ids, size_t n, const float *image_features,
+                           int64_t n_rows) {
+    const mdl_config *c = &s->model->cfg;
+    if (!ids || n == 0) return lg_err_set(&s->err, LG_E_ARG, "no tokens to evaluate");
+    int64_t n_img = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= c->dec.n_vocab)
+            return lg_err_set(&s->err, LG_E_ARG, "token %zu: id %d is outside [0, %lld)", i,
+                              (int)ids[i], (long long)c->dec.n_vocab);
+        n_img += ids[i] == c->image_token;
+    }
+    if (image_features && n_img != n_rows)
+        return lg_err_set(&s->err, LG_E_ARG, "%lld image tokens but %lld image feature rows",
+                          (long long)n_img, (long long)n_rows);
+    if (s->kv.n + (int64_t)n > s->kv.max)
+        return lg_err_set(&s->err, LG_E_LIMIT, "%lld + %zu tokens exceed the context limit of %lld",
+                          (long long)s->kv.n, n, (long long)s->kv.max);
+    return LG_OK;
+}
+
+lg_status lg_session_eval(lg_session *s, const int32_t *ids, size_t n, const float *image_features,
+                          int64_t n_feature_rows, int all_logits, const float **logits) {
+    lg_err_clear(&s->err);
+    lg_status st = check_ids(s, ids, n, image_features, n_feature_rows);
+    if (st != LG_OK) return st;
+    const dec_config *d = &s->model->cfg.dec;
+    int64_t chunk = (int64_t)n < SESS_CHUNK ? (int64_t)n : SESS_CHUNK;
+    int64_t rows = all_logits ? (int64_t)n : 1;
+    size_t need = (size_t)rows * (size_t)d->n_vocab;
+    if (need > s->logits_cap) {
+        size_t bytes;
+        float *l = lg_mul_ok(need, sizeof(float), &bytes) ? lg_malloc(bytes) : NULL;
+        if (!l)
+            return lg_err_set(&s->err, LG_E_NOMEM, "out of memory for %lld logits rows",
+                              (long long)rows);
+        lg_free(s->logits);
+        s->logits = l;
+        s->logits_cap = need;
+    }
+    /* Reserve everything first: once the layers run nothing can fail, so a failed call leaves
+     * the session as it was. */
+    st = kv_reserve(&s->kv, (int64_t)n, &s->err);
+    if (st != LG_OK) return st;
+    float *x = mdl_scratch_get(&s->work2, (size_t)(chunk * d->n_embd));
+    if (!x || !mdl_scratch_get(&s->work, dec_work_floats(d, chunk)))
+        return lg_err_set(&s->err, LG_E_NOMEM, "out of memory for the decoder");
+    int64_t n_past0 = s->kv.n, used = 0;
+    s->n_logits = 0;
+    for (int64_t off = 0; off < (int64_t)n; off += chunk) {
+        int64_t m = (int64_t)n - off < chunk ? (int64_t)n - off : chunk;
+        const float *rows_in = image_features ? image_features + used * d->n_embd : NULL;
+        st = dec_embed(s, ids + off, m, rows_in, n_feature_rows - used, x);
+        if (st != LG_OK) break;
+        for (int64_t i = 0; i < m; i++)
+            used += image_features && ids[off + i] == s->model->cfg.image_token;
+        bool last = off + m == (int64_t)n;
+        float *dst = all_logits ? s->logits + off * d->n_vocab : last ? s->logits : NULL;
+        st = dec_forward(s, x, m, all_logits != 0, dst);
+        if (st != LG_OK) break;
+    }
+    if (st != LG_OK) {
+        s->kv.n = n_past0;
+        return st;
+    }
+    s->n_logits = rows;
+    if (logits) *logits = s->logits;
+    return LG_OK;
+}
+
+// ---- generation ----
+
+lg_generate_params lg_generate_params_default(void) {
+    return (lg_generate_params){.max_new_tokens = 256, .sampler = lg_sampler_params_default()};
+}
+
+static bool is_stop(const lg_session *s, const lg_generate_params *gp, int32_t id) {
+    const int32_t *stop = gp->stop_ids ? gp->stop_ids : s->model->cfg.eos;
+    size_t n = gp->stop_ids ? gp->n_stop_ids : (size_t)s->model->cfg.n_eos;
+    for (size_t i = 0; i < n; i++)
+        if (stop[i] == id) return true;
+    return false;
+}
+
+lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n,
+                              const float *image_features, int64_t n_feature_rows,
+                              const lg_generate_params *gp_in, int32_t **out_ids, size_t *n_out) {
+    lg_err_clear(&s->err);
+    lg_generate_params gp = gp_in ? *gp_in : lg_generate_params_default();
+    if (!out_ids || !n_out || gp.max_new_tokens < 0)
+        return lg_err_set(&s->err, LG_E_ARG, "bad generation arguments");
+    const float *logits = NULL;
+    int64_t v = s->model->cfg.dec.n_vocab;
+    if (n > 0) {
+        lg_status st = lg_session_eval(s, ids, n, image_features, n_feature_rows, 0, &logits);
+        if (st != LG_OK) return st;
+    } else if (s->n_logits > 0) {
+        logits = s->logits + (s->n_logits - 1) * v;
+    } else {
+        return lg_err_set(&s->err, LG_E_ARG, "nothing to continue from: evaluate a prompt first");
+    }
+    int32_t *out = lg_malloc((size_t)(gp.max_new_tokens > 0 ? gp.max_new_tokens : 1) * sizeof *out);
+    if (!out) return lg_err_set(&s->err, LG_E_NOMEM, "out of memory");
+    uint64_t rng = gp.sampler.seed;
+    size_t k = 0;
+    lg_status st = LG_OK;
+    while ((int)k < gp.max_new_tokens) {
+        int32_t id;
+        st = lg_sample(logits, v, &gp.sampler, &rng, &id, &s->err);
+        if (st != LG_OK) break;
+        out[k++] = id;
+        if (gp.on_token && gp.on_token(gp.user, id)) break;
+        if (is_stop(s, &gp, id) || (int)k == gp.max_new_tokens) break;
+        if (s->kv.n + 1 > s->kv.max) break; /* context full: stop, as the issue allows */
+        st = lg_session_eval(s, &id, 1, NULL, 0, 0, &logits);
+        if (st != LG_OK) break;
+    }
+    if (st != LG_OK) {
+        lg_free(out);
+        return st;
+    }
+    *out_ids = out;
+    *n_out = k;
+    return LG_OK;
+}
