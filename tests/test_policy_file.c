@@ -264,6 +264,39 @@ static void test_load_file(void **state) {
     free(dir);
 }
 
+/* Single-byte changes of a valid file load or fail cleanly, always with a file:line message (the
+ * sanitizer build checks the error paths and the line locator for memory errors). */
+static void test_mutations_fail_cleanly(void **state) {
+    (void)state;
+    static const char base[] =
+        "{\n \"base\": \"v1.2\",\n \"categories\": [\n  {\"id\": \"O3\", \"state\": "
+        "\"sensitive\"},\n  {\"id\": \"X1\", \"name\": \"N\\u00e9\",\n   \"should_not\": "
+        "[\"a\"], \"can\": [\"b\"]}\n ]\n}\n";
+    static const char subst[] = "\"{}[],:0n \\\n";
+    char buf[sizeof base];
+    lg_policy *pol = NULL;
+    lg_error e;
+    assert_int_equal(lg_policy_load_memory(base, sizeof base - 1, "m.json", &pol, &e), LG_OK);
+    lg_policy_free(pol);
+    size_t n_ok = 0;
+    for (size_t i = 0; i < sizeof base - 1; i++) {
+        for (size_t k = 0; k < sizeof subst - 1; k++) {
+            memcpy(buf, base, sizeof base);
+            buf[i] = subst[k];
+            pol = NULL;
+            lg_status s = lg_policy_load_memory(buf, sizeof base - 1, "m.json", &pol, &e);
+            if (s == LG_OK) {
+                n_ok++;
+                lg_policy_free(pol);
+                continue;
+            }
+            if (s != LG_E_FORMAT || strncmp(e.msg, "m.json:", 7) != 0)
+                fail_msg("byte %zu -> '%c': status %d: %s", i, subst[k], s, e.msg);
+        }
+    }
+    assert_true(n_ok > 0);
+}
+
 /* docs/policy.schema.json states the same names and limits as the reader. */
 static void test_schema_matches_reader(void **state) {
     (void)state;
@@ -305,6 +338,7 @@ int main(void) {
         cmocka_unit_test(test_too_many_categories),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_schema_matches_reader),
+        cmocka_unit_test(test_mutations_fail_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
