@@ -188,8 +188,8 @@ LG_API lg_status lg_policy_create_default(const char *version, lg_policy **out, 
 /* Reads a policy file (JSON, docs/policy-format.md; at most 1 MiB). Returns LG_E_IO when the file
  * cannot be read and LG_E_FORMAT when it is not valid JSON or not a valid policy; the message then
  * names the file, the line and the field, e.g.
- * "policy.json:12: categories[2].name: expected a string". Valid but unusual content (categories
- * the released models were not trained on) loads with warnings (lg_policy_warning). */
+ * "policy.json:12: categories[2].name: expected a string, got a number". Valid but unusual content
+ * (categories the released models were not trained on) loads with warnings (lg_policy_warning). */
 LG_API lg_status lg_policy_load_file(const char *path, lg_policy **out, lg_error *err);
 
 /* As lg_policy_load_file, from `size` bytes in memory. `name` stands for the file name in
