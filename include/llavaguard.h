@@ -69,17 +69,19 @@ LG_API void lg_free(void *p);
 /* ---- images: decoding ----------------------------------------------------------------------- */
 /* (section owned by src/image/) */
 
-/* What to do with an alpha channel when converting to RGB. */
+/* What to do with an alpha channel (or a tRNS / GIF transparent colour) when converting to RGB. */
 typedef enum lg_alpha_mode {
     LG_ALPHA_DROP = 0, /* Pillow convert("RGB"): keep each pixel's stored colour (the reference) */
     LG_ALPHA_WHITE = 1 /* composite over white, as newer Hugging Face processors do */
 } lg_alpha_mode;
 
 typedef struct lg_image_options {
-    uint64_t max_pixels;        /* refuse images with width*height above this (default 178956970,
-                                   Pillow's decompression-bomb error threshold) */
+    uint64_t max_pixels;        /* refuse images with width*height above this, checked before any
+                                   pixel memory is allocated (default 178956970, Pillow's
+                                   decompression-bomb error threshold) */
     lg_alpha_mode alpha_mode;   /* default LG_ALPHA_DROP */
-    int apply_exif_orientation; /* 0 (default, as the reference) or 1 */
+    int apply_exif_orientation; /* 0 (default, as the reference) or 1: rotate/flip by the EXIF
+                                   orientation tag of JPEG, PNG and WebP files */
 } lg_image_options;
 
 /* A decoded image: 8-bit RGB, interleaved, row-major, no padding between rows. Immutable. */
@@ -89,8 +91,9 @@ LG_API lg_image_options lg_image_options_default(void);
 
 /* Decodes an image file. The format is detected from the bytes (JPEG, PNG, WebP, GIF first frame,
  * BMP). `path` "-" reads standard input. On failure returns LG_E_IO (cannot read), LG_E_FORMAT
- * (corrupt, truncated, not an image), LG_E_UNSUPPORTED or LG_E_LIMIT (too many pixels) and fills
- * `err` with a message naming the file and the reason. `opts` may be NULL for the defaults. */
+ * (corrupt, truncated, empty, not an image), LG_E_UNSUPPORTED (a format or variant not handled)
+ * or LG_E_LIMIT (too many pixels) and fills `err` with a message naming the file and the reason.
+ * `opts` may be NULL for the defaults. */
 LG_API lg_status lg_image_load_file(const char *path, const lg_image_options *opts, lg_image **out,
                                     lg_error *err);
 
@@ -98,20 +101,34 @@ LG_API lg_status lg_image_load_file(const char *path, const lg_image_options *op
 LG_API lg_status lg_image_load_memory(const void *data, size_t size, const char *name,
                                       const lg_image_options *opts, lg_image **out, lg_error *err);
 
+/* Wraps a copy of height*width*3 RGB bytes as an image (format "raw"). */
+LG_API lg_status lg_image_from_rgb(const uint8_t *rgb, int width, int height, lg_image **out,
+                                   lg_error *err);
+
 LG_API void lg_image_free(lg_image *img);
 LG_API int lg_image_width(const lg_image *img);
 LG_API int lg_image_height(const lg_image *img);
 /* Returns the height*width*3 RGB bytes, owned by the image. */
 LG_API const uint8_t *lg_image_rgb(const lg_image *img);
-/* Returns the detected source format: "jpeg", "png", "webp", "gif" or "bmp". */
+/* Returns the detected source format: "jpeg", "png", "webp", "gif", "bmp" (or "raw"). */
 LG_API const char *lg_image_format(const lg_image *img);
 
 /* ---- images: model preprocessing ------------------------------------------------------------ */
 /* (section owned by src/image/) */
 
-/* The image processor of one model folder (preprocessor_config.json + config.json). Immutable
- * after creation; may be shared between threads. */
+/* The image processor of one model folder (preprocessor_config.json + config.json), exactly as
+ * transformers v4.45 runs it with Pillow: LlavaOnevisionImageProcessor (anyres_max_N),
+ * LlavaNextImageProcessor (anyres) or CLIPImageProcessor (LLaVA-1.5). Immutable after creation;
+ * may be shared between threads. */
 typedef struct lg_preprocessor lg_preprocessor;
+
+typedef struct lg_preprocessor_options {
+    /* LLaVA-1.5 only. LLaVA's "pad" aspect mode (expand2square: paste the image centred on a
+     * square canvas of int(image_mean * 255) before the CLIP processor; the LlavaGuard v1.0
+     * pipeline). -1 (default): on when config.json says "image_aspect_ratio": "pad"; 0 off; 1 on.
+     */
+    int square_pad;
+} lg_preprocessor_options;
 
 /* Model-ready pixels of one image. */
 typedef struct lg_pixels {
@@ -123,12 +140,35 @@ typedef struct lg_pixels {
     int64_t image_tokens;        /* number of image tokens the prompt must hold for this image */
     float *values;               /* N*C*H*W floats, rescaled and normalized, crop-major CHW */
     uint8_t *crops_u8;           /* N*C*H*W bytes before rescale/normalize (CHW) */
+    /* How the processor got there (0 where a step does not apply): */
+    int best_height, best_width;       /* anyres: the chosen grid pinpoint */
+    int resized_height, resized_width; /* anyres: the aspect-preserving resize; CLIP: the
+                                          shortest-edge resize before the centre crop */
+    /* Packing of the image features (anyres): image_tokens = tokens_per_crop +
+     * feat_rows * (feat_cols + 1) (one newline per row); without tiles image_tokens =
+     * tokens_per_crop. */
+    int tokens_per_crop;        /* e.g. 729 (SigLIP "full") or 576 (CLIP "default") */
+    int unpad_rows, unpad_cols; /* tile feature map after unpadding */
+    int feat_rows, feat_cols;   /* after the anyres_max_N shrink (= unpadded if none) */
 } lg_pixels;
 
+LG_API lg_preprocessor_options lg_preprocessor_options_default(void);
+
 /* Reads the image-processor settings of a model folder. LG_E_IO / LG_E_FORMAT /
- * LG_E_UNSUPPORTED with a message in `err`. */
+ * LG_E_UNSUPPORTED (a processor type or setting this version does not reproduce exactly) with a
+ * message in `err`. */
 LG_API lg_status lg_preprocessor_open(const char *model_dir, lg_preprocessor **out, lg_error *err);
+/* The same with options (`opts` may be NULL for the defaults). */
+LG_API lg_status lg_preprocessor_open_with(const char *model_dir,
+                                           const lg_preprocessor_options *opts,
+                                           lg_preprocessor **out, lg_error *err);
 LG_API void lg_preprocessor_free(lg_preprocessor *pp);
+/* "llava-onevision", "llava-next" or "llava". */
+LG_API const char *lg_preprocessor_kind(const lg_preprocessor *pp);
+
+/* The number of image tokens an image of this size needs, without preprocessing it. */
+LG_API lg_status lg_preprocessor_image_tokens(const lg_preprocessor *pp, int height, int width,
+                                              int64_t *out, lg_error *err);
 
 /* Turns a decoded image into model-ready pixels. The caller frees `out` with lg_pixels_free. */
 LG_API lg_status lg_preprocess(const lg_preprocessor *pp, const lg_image *img, lg_pixels **out,
