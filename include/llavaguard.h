@@ -178,6 +178,145 @@ LG_API void lg_pixels_free(lg_pixels *px);
 /* ---- text: tokenizer and chat templates ----------------------------------------------------- */
 /* (section owned by src/text/) */
 
+/* A Hugging Face tokenizer, driven entirely by a model folder's tokenizer.json: byte-level BPE
+ * (Qwen2, GPT-2 style) and SentencePiece-style BPE (Llama/Vicuna: Prepend/Replace normalizer or
+ * Metaspace, byte fallback). Matches the `tokenizers` library's encode and decode. Anything in the
+ * file that this implementation does not handle is refused when opening, with a message naming
+ * the field, rather than tokenized differently. See docs/tokenizer.md.
+ *
+ * A tokenizer keeps a cache of recently tokenized words and its last error message, so one handle
+ * must not be used by two threads at the same time; open one handle per thread (or serialize). */
+typedef struct lg_tokenizer lg_tokenizer;
+
+/* Flags for lg_tokenizer_encode_ex. */
+#define LG_ENCODE_ADD_SPECIAL 1u   /* wrap the ids with the tokens of the file's post_processor
+                                      ("single" template), e.g. Llama's leading <s>; the Qwen2
+                                      files add nothing */
+#define LG_ENCODE_SPLIT_SPECIAL 2u /* special-token strings in the text (added tokens with
+                                      "special": true) are tokenized as plain text instead of
+                                      being recognised (HF split_special_tokens) */
+/* Flags for lg_tokenizer_decode and lg_detokenizer_create. */
+#define LG_DECODE_SKIP_SPECIAL 1u /* leave special tokens out of the text */
+
+/* Opens a tokenizer. `path` is a model folder (its tokenizer.json is read) or a tokenizer.json
+ * file. Errors: LG_E_IO (cannot read), LG_E_FORMAT (not JSON, or a required field is missing or
+ * malformed: the message names the field), LG_E_UNSUPPORTED (a model/normalizer/pre-tokenizer/
+ * decoder type or option that is not implemented; the message names it), LG_E_NOMEM. */
+LG_API lg_status lg_tokenizer_open(const char *path, lg_tokenizer **out, lg_error *err);
+
+/* Like lg_tokenizer_open, from the bytes of a tokenizer.json in memory. `name` is used in error
+ * messages only (may be NULL). */
+LG_API lg_status lg_tokenizer_open_memory(const void *json, size_t size, const char *name,
+                                          lg_tokenizer **out, lg_error *err);
+
+LG_API void lg_tokenizer_free(lg_tokenizer *tok);
+
+/* The message of the last failed call on `tok` ("" if none). Valid until the next call. */
+LG_API const char *lg_tokenizer_errmsg(const lg_tokenizer *tok);
+
+/* Tokenizes `len` bytes of UTF-8 `text` (need not be NUL-terminated) into ids, exactly as the
+ * `tokenizers` library does with add_special_tokens=False: added/special-token strings in the text
+ * are recognised as their ids, nothing is added around the text. `*ids` (lg_free) receives `*n`
+ * ids; an empty text gives *n = 0 and a valid (empty) allocation. LG_E_ARG when the text is not
+ * valid UTF-8 (the message gives the byte offset). */
+LG_API lg_status lg_tokenizer_encode(lg_tokenizer *tok, const char *text, size_t len,
+                                     int32_t **ids, size_t *n);
+
+/* lg_tokenizer_encode with LG_ENCODE_* flags. */
+LG_API lg_status lg_tokenizer_encode_ex(lg_tokenizer *tok, const char *text, size_t len,
+                                        unsigned flags, int32_t **ids, size_t *n);
+
+/* Turns ids back into UTF-8 text as the file's decoder does (`tokenizers` decode): byte-level
+ * tokens become their bytes, SentencePiece "▁" becomes a space, <0xNN> pieces become bytes, the
+ * leading space the Llama decoder strips is stripped. Ids without a token (e.g. embedding padding
+ * rows beyond the vocabulary) are left out, as the reference does; negative ids are LG_E_ARG.
+ * Invalid UTF-8 in the result is replaced by U+FFFD. `*text` (lg_free) is NUL-terminated; `len`
+ * may be NULL. `flags`: LG_DECODE_*. */
+LG_API lg_status lg_tokenizer_decode(lg_tokenizer *tok, const int32_t *ids, size_t n,
+                                     unsigned flags, char **text, size_t *len);
+
+/* The id of a token given as its exact string: an added/special token ("<|im_end|>", "<image>")
+ * or a vocabulary entry as spelled in the file ("Ġthe", "▁the", "<0x0A>"). -1 when absent. */
+LG_API int32_t lg_tokenizer_token_id(const lg_tokenizer *tok, const char *token);
+
+/* One more than the largest id that has a token (151648 for the Qwen2 file with 5 added tokens).
+ * Ids below it may still lack a token (gaps); see lg_tokenizer_token_bytes. */
+LG_API int32_t lg_tokenizer_vocab_size(const lg_tokenizer *tok);
+
+/* The exact bytes id `id` stands for in decoded text, with no context applied: byte-level tokens
+ * decoded to raw bytes ("Ġthe" -> " the"; a token may be part of a UTF-8 character), SentencePiece
+ * "▁" -> " " and <0xNN> -> that one byte, added/special tokens -> their content. Sets *len and
+ * returns a pointer owned by the tokenizer (not NUL-terminated), or NULL for an id without a
+ * token. This is what a constrained decoder matches against. Thread-safe (read-only). */
+LG_API const uint8_t *lg_tokenizer_token_bytes(const lg_tokenizer *tok, int32_t id, size_t *len);
+
+/* The token string as spelled in tokenizer.json ("Ġthe", "<|im_end|>"), NUL-terminated and owned
+ * by the tokenizer, or NULL for an id without a token. */
+LG_API const char *lg_tokenizer_token_str(const lg_tokenizer *tok, int32_t id);
+
+/* 1 if `id` is an added token marked "special": true (<|im_end|>, <image>, <s>), else 0. */
+LG_API int lg_tokenizer_is_special(const lg_tokenizer *tok, int32_t id);
+
+/* The ids the post-processor puts before (prefix) and after (suffix) a single sequence with
+ * LG_ENCODE_ADD_SPECIAL: Llama's [1] (<s>) and [], nothing for Qwen2. Returns the count and sets
+ * *ids to an array owned by the tokenizer (NULL when the count is 0). */
+LG_API size_t lg_tokenizer_special_prefix(const lg_tokenizer *tok, const int32_t **ids);
+LG_API size_t lg_tokenizer_special_suffix(const lg_tokenizer *tok, const int32_t **ids);
+
+/* A streaming decoder: feed generated ids one at a time and get the text they complete. It never
+ * returns part of a UTF-8 character: bytes of an unfinished character are held back until the
+ * character is complete (or shown as U+FFFD once it cannot be). Its output concatenated equals
+ * lg_tokenizer_decode of all the ids, except that an invalid byte sequence built from several
+ * <0xNN> pieces may yield a different number of U+FFFD. The tokenizer must outlive it. */
+typedef struct lg_detokenizer lg_detokenizer;
+
+/* `flags`: LG_DECODE_*. */
+LG_API lg_status lg_detokenizer_create(const lg_tokenizer *tok, unsigned flags,
+                                       lg_detokenizer **out, lg_error *err);
+LG_API void lg_detokenizer_free(lg_detokenizer *d);
+/* Feeds one id. Sets *text and *len to the newly completed text (NUL-terminated, possibly empty),
+ * owned by the detokenizer and valid until its next call. Ids without a token add nothing;
+ * negative ids are LG_E_ARG. */
+LG_API lg_status lg_detokenizer_push(lg_detokenizer *d, int32_t id, const char **text,
+                                     size_t *len);
+/* Ends the stream: returns what is still held back (an unfinished character becomes U+FFFD) and
+ * resets the detokenizer for a new stream. */
+LG_API lg_status lg_detokenizer_finish(lg_detokenizer *d, const char **text, size_t *len);
+LG_API const char *lg_detokenizer_errmsg(const lg_detokenizer *d);
+
+/* Chat templates: the exact prompt text each model family was trained with (see src/text/chat.c,
+ * where every template is spelled out). Names:
+ *   "qwen_1_5"           LlavaGuard v1.2 OneVision training template (LLaVA-NeXT conv_qwen_1_5,
+ *                        with the "You are a helpful assistant." system turn) — the default for
+ *                        llava_onevision models;
+ *   "llava_onevision_hf" the Hugging Face llava-onevision chat template (no system turn);
+ *   "vicuna_v1"          LLaVA-1.5 (LlavaGuard v1.0 7B/13B);
+ *   "chatml_direct"      LLaVA-1.6-34B (LlavaGuard v1.1 34B);
+ *   "qwen2_vl"           Qwen2-VL / Qwen2.5-VL (QwenGuard), default system turn,
+ *                        <|vision_start|><|image_pad|>...<|vision_end|>, text or image first. */
+
+/* Renders one user turn `user_text` (`user_len` bytes) and the assistant generation prompt with
+ * template `template_name` (NULL: "qwen_1_5"). With `has_image`, the image placeholder is the
+ * template's image token string (lg_chat_image_token) repeated `image_tokens` times (>= 1; 1
+ * gives the unexpanded prompt). `image_first`: only "qwen2_vl" puts the image after the text when
+ * 0; the LLaVA templates always put it first, as their trained/HF templates do. `*out` (lg_free)
+ * is NUL-terminated; `out_len` may be NULL. LG_E_ARG for an unknown template or a bad count. */
+LG_API lg_status lg_chat_render(const char *template_name, const char *user_text, size_t user_len,
+                                int has_image, int64_t image_tokens, int image_first, char **out,
+                                size_t *out_len, lg_error *err);
+
+/* The default template name for a config.json "model_type" ("llava_onevision" -> "qwen_1_5",
+ * "llava" -> "vicuna_v1", "llava_next" -> "chatml_direct", "qwen2_vl"/"qwen2_5_vl" -> "qwen2_vl"),
+ * or NULL when there is none. Static string. */
+LG_API const char *lg_chat_template_for_model(const char *model_type);
+
+/* The image token string a template repeats ("<image>", "<|image_pad|>"), or NULL for an unknown
+ * template. Static string. */
+LG_API const char *lg_chat_image_token(const char *template_name);
+
+/* The NULL-terminated list of template names. Static. */
+LG_API const char *const *lg_chat_template_names(void);
+
 /* ---- policies ------------------------------------------------------------------------------- */
 /* (section owned by src/policy/) */
 
