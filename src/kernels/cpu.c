@@ -96,3 +96,7 @@ const kern_cpu *kern_cpu_get(void) {
     pthread_once(&g_once, detect_once);
     return &g_cpu;
 }
+
+const char *kern_cpu_name(void) {
+    return kern_cpu_get()->brand;
+}

@@ -100,6 +100,17 @@ const lg_kernels *kern_table_for(const char *mode);
 typedef void (*kern_task_fn)(void *arg, int ith, int nth);
 void kern_parallel(kern_ctx *kc, kern_task_fn fn, void *arg);
 
+/* This machine's limits, measured in place over all the context's threads (for benchmarks; each
+ * call runs for a fraction of a second). Register-only instruction loops give the ceiling of
+ * each unit in GFLOP/s, 0 where the CPU lacks it: AVX-512 f32 FMA, AVX512-BF16 vdpbf16ps, AMX
+ * tdpbf16ps. The read bandwidth (GB/s) streams `bytes` (0: 1 GiB) with several accumulators per
+ * thread, best of a few passes. kern_cpu_name gives the processor's brand string. */
+double kern_peak_fma_gflops(kern_ctx *kc);
+double kern_peak_dpbf16_gflops(kern_ctx *kc);
+double kern_peak_amx_gflops(kern_ctx *kc);
+double kern_read_bandwidth_gbps(kern_ctx *kc, size_t bytes);
+const char *kern_cpu_name(void);
+
 /* Frees what kern_prepare attached to w (w->packed) and resets packed_kind; NULL-safe. */
 void kern_weight_release(kern_weight *w);
 

@@ -499,7 +499,7 @@ static const lg_kernels avx512_table = {
     .name = "avx512",
     .matmul = kern_avx512_matmul,
     .attention = kern_avx512_attention,
-    .prepare = NULL,
+    .prepare = kern_prepare_vnni16, /* the weight-streaming path reads the panels */
 };
 
 static const lg_kernels avx512bf16_table = {
