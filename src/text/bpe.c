@@ -117,6 +117,7 @@ void bpe_free(bpe_model *m) {
     lg_free(m->vhash);
     lg_free(m->mkeys);
     lg_free(m->mvals);
+    lg_free(m->cpkeys);
     memset(m, 0, sizeof *m);
 }
 
@@ -272,6 +273,53 @@ static lg_status byte_tables(bpe_model *m, lg_error *err) {
     return LG_OK;
 }
 
+#define META "\xE2\x96\x81" /* U+2581, SentencePiece's space */
+
+static int32_t cp_find(const bpe_model *m, uint32_t cp) {
+    if (cp < 128) return m->ascii_ids[cp];
+    size_t i = (size_t)mix64(cp) & m->cp_mask;
+    for (;;) {
+        uint64_t e = m->cpkeys[i];
+        if (!e) return -1;
+        if ((uint32_t)(e >> 32) == cp + 1) return (int32_t)(uint32_t)e;
+        i = (i + 1) & m->cp_mask;
+    }
+}
+
+/* Tables of the one-character tokens, and the word-split check (see bpe_model.word_split). */
+static lg_status char_tables(bpe_model *m, const json_t *merges, lg_error *err) {
+    for (int c = 0; c < 128; c++) m->ascii_ids[c] = -1;
+    size_t count = 0;
+    for (int32_t id = 0; id < m->n_vocab_ids; id++) count += m->vlen[id] > 0 && m->vlen[id] <= 4;
+    size_t hsize = pow2_at_least(2 * count + 1);
+    if (!(m->cpkeys = lg_calloc(hsize, sizeof *m->cpkeys)))
+        return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    m->cp_mask = hsize - 1;
+    for (int32_t id = 0; id < m->n_vocab_ids; id++) {
+        const uint8_t *s = (const uint8_t *)m->strs + m->voff[id];
+        size_t n = m->vlen[id], cl;
+        if (n == 0 || n > 4 || utf8_seq_len(s[0]) != n || utf8_invalid_at(s, n) != n) continue;
+        uint32_t cp = utf8_decode(s, &cl);
+        if (cp < 128) {
+            m->ascii_ids[cp] = id;
+            continue;
+        }
+        size_t i = (size_t)mix64(cp) & m->cp_mask;
+        while (m->cpkeys[i]) i = (i + 1) & m->cp_mask;
+        m->cpkeys[i] = ((uint64_t)(cp + 1) << 32) | (uint32_t)id;
+    }
+    m->word_split = bpe_vocab_find(m, META, 3) >= 0;
+    for (size_t i = 0; m->word_split && i < json_array_size(merges); i++) {
+        const char *a, *b;
+        size_t alen, blen;
+        merge_tokens(json_array_get(merges, i), i, &a, &alen, &b, &blen, NULL);
+        if (blen >= 3 && memcmp(b, META, 3) == 0 &&
+            !(alen >= 3 && memcmp(a + alen - 3, META, 3) == 0))
+            m->word_split = false;
+    }
+    return LG_OK;
+}
+
 lg_status bpe_parse(const json_t *j, bool byte_level, bpe_model *m, lg_error *err) {
     memset(m, 0, sizeof *m);
     if (!json_is_object(j)) return lg_err_set(err, LG_E_FORMAT, "model: missing or not an object");
@@ -316,7 +364,8 @@ lg_status bpe_parse(const json_t *j, bool byte_level, bpe_model *m, lg_error *er
         m->unk_id = bpe_vocab_find(m, unk, unk_len);
         if (m->unk_id < 0) m->unk_id = -2; /* HF fails only when an unknown character occurs */
     }
-    return byte_tables(m, err);
+    if ((st = byte_tables(m, err))) return st;
+    return byte_level ? LG_OK : char_tables(m, json_object_get(j, "merges"), err);
 }
 
 /* ---- the merge loop ---- */
@@ -419,9 +468,8 @@ static lg_status char_symbols(const bpe_model *m, bpe_cache *c, const char *s, s
     size_t n = 0;
     bool unk_pending = false;
     for (size_t i = 0; i < len;) {
-        size_t cl = utf8_seq_len((uint8_t)s[i]);
-        if (cl > len - i) cl = len - i;
-        int32_t id = bpe_vocab_find(m, s + i, cl);
+        size_t cl;
+        int32_t id = cp_find(m, utf8_decode((const uint8_t *)s + i, &cl));
         if (id >= 0) {
             if (unk_pending) unk_add(m, c, &n);
             unk_pending = false;
@@ -562,16 +610,9 @@ static int32_t whole_word_id(const bpe_model *m, const char *s, size_t n) {
     return bpe_vocab_find(m, buf, k);
 }
 
-lg_status bpe_encode_piece(const bpe_model *m, bpe_cache *c, const char *s, size_t n, int32_t **ids,
-                           size_t *nids, size_t *cap, lg_error *err) {
-    if (n == 0) return LG_OK;
-    if (m->ignore_merges) {
-        int32_t id = whole_word_id(m, s, n);
-        if (id >= 0)
-            return out_append(ids, nids, cap, &id, 1)
-                       ? LG_OK
-                       : lg_err_set(err, LG_E_NOMEM, "out of memory");
-    }
+/* BPE of one word (no further splitting), through the cache. */
+static lg_status encode_word(const bpe_model *m, bpe_cache *c, const char *s, size_t n,
+                             int32_t **ids, size_t *nids, size_t *cap, lg_error *err) {
     uint64_t h = 0;
     if (n <= CACHE_MAX_KEY) {
         h = hash_bytes(s, n);
@@ -582,7 +623,7 @@ lg_status bpe_encode_piece(const bpe_model *m, bpe_cache *c, const char *s, size
                        ? LG_OK
                        : lg_err_set(err, LG_E_NOMEM, "out of memory");
     }
-    /* at most 4 symbols per input byte (byte fallback gives one per byte; chars are >= 1 byte) */
+    /* at most one symbol per input byte (byte fallback gives one per byte) */
     if (!workspace(c, n + 1)) return lg_err_set(err, LG_E_NOMEM, "out of memory");
     size_t count = 0;
     if (m->byte_level) {
@@ -602,4 +643,32 @@ lg_status bpe_encode_piece(const bpe_model *m, bpe_cache *c, const char *s, size
     if (!out_append(ids, nids, cap, c->sym, k)) return lg_err_set(err, LG_E_NOMEM, "out of memory");
     if (n <= CACHE_MAX_KEY) cache_put(c, h, s, n, c->sym, k);
     return LG_OK;
+}
+
+lg_status bpe_encode_piece(const bpe_model *m, bpe_cache *c, const char *s, size_t n, int32_t **ids,
+                           size_t *nids, size_t *cap, lg_error *err) {
+    if (n == 0) return LG_OK;
+    if (m->ignore_merges) {
+        int32_t id = whole_word_id(m, s, n);
+        if (id >= 0)
+            return out_append(ids, nids, cap, &id, 1)
+                       ? LG_OK
+                       : lg_err_set(err, LG_E_NOMEM, "out of memory");
+    }
+    if (!m->word_split) return encode_word(m, c, s, n, ids, nids, cap, err);
+    /* cut before every "▁" that follows a character other than "▁" */
+    size_t start = 0;
+    for (size_t i = 1; i + 3 <= n; i++) {
+        if (memcmp(s + i, META, 3) != 0) continue;
+        /* (a byte 0xE2 three back starts a character: then it is the "▁" before this one) */
+        if (i >= 3 && memcmp(s + i - 3, META, 3) == 0) {
+            i += 2;
+            continue;
+        }
+        lg_status st = encode_word(m, c, s + start, i - start, ids, nids, cap, err);
+        if (st) return st;
+        start = i;
+        i += 2;
+    }
+    return encode_word(m, c, s + start, n - start, ids, nids, cap, err);
 }

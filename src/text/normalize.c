@@ -134,23 +134,42 @@ lg_status norm_parse(const json_t *j, norm_step **steps, size_t *n, lg_error *er
     return LG_OK;
 }
 
-static lg_status apply_form(norm_kind kind, const char *s, size_t n, lg_buf *out, lg_error *err) {
-    bool ascii = true;
-    for (size_t i = 0; i < n && ascii; i++) ascii = (unsigned char)s[i] < 0x80;
-    if (ascii)
-        return lg_buf_append(out, s, n) ? LG_OK : lg_err_set(err, LG_E_NOMEM, "out of memory");
-    utf8proc_option_t opt = UTF8PROC_STABLE;
-    if (kind == NORM_NFC || kind == NORM_NFKC)
-        opt |= UTF8PROC_COMPOSE;
-    else
-        opt |= UTF8PROC_DECOMPOSE;
-    if (kind == NORM_NFKC || kind == NORM_NFKD) opt |= UTF8PROC_COMPAT;
+static lg_status map_region(utf8proc_option_t opt, const char *s, size_t n, lg_buf *out,
+                            lg_error *err) {
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst, opt);
     if (r < 0) return lg_err_set(err, LG_E_ARG, "normalization failed: %s", utf8proc_errmsg(r));
     bool ok = lg_buf_append(out, dst, (size_t)r);
     free(dst); /* utf8proc allocates with malloc */
     return ok ? LG_OK : lg_err_set(err, LG_E_NOMEM, "out of memory");
+}
+
+/* Normalizes only the stretches holding non-ASCII characters, each with the ASCII character
+ * before it: a cut before an ASCII character never changes any normal form (ASCII characters
+ * are starters that no canonical or compatibility mapping composes with a preceding character,
+ * and they block reordering), so mostly-ASCII text costs one pass of copying. */
+static lg_status apply_form(norm_kind kind, const char *s, size_t n, lg_buf *out, lg_error *err) {
+    utf8proc_option_t opt = UTF8PROC_STABLE;
+    if (kind == NORM_NFC || kind == NORM_NFKC)
+        opt |= UTF8PROC_COMPOSE;
+    else
+        opt |= UTF8PROC_DECOMPOSE;
+    if (kind == NORM_NFKC || kind == NORM_NFKD) opt |= UTF8PROC_COMPAT;
+    size_t done = 0, i = 0;
+    while (i < n) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t start = i > done ? i - 1 : i, end = i;
+        while (end < n && (unsigned char)s[end] >= 0x80) end++;
+        lg_buf_append(out, s + done, start - done);
+        lg_status st = map_region(opt, s + start, end - start, out, err);
+        if (st) return st;
+        done = i = end;
+    }
+    lg_buf_append(out, s + done, n - done);
+    return out->failed ? lg_err_set(err, LG_E_NOMEM, "out of memory") : LG_OK;
 }
 
 static lg_status apply_replace(const norm_step *st, const char *s, size_t n, lg_buf *out,

@@ -168,6 +168,14 @@ typedef struct bpe_model {
     bool fuse_unk;
     bool ignore_merges;
     int32_t unk_id; /* -1: no unk_token; -2: unk_token not in the vocabulary */
+    /* per-character input: ids of the one-character tokens (ASCII directly, others hashed) */
+    int32_t ascii_ids[128];
+    uint64_t *cpkeys; /* (code point + 1) << 32 | id; 0 = empty */
+    size_t cp_mask;
+    /* SentencePiece-style words may be cut before each "▁" that follows another character:
+     * set at load only when no merge joins a token to a following "▁..." token, which makes
+     * the cut exact (and lets long segments use the word cache). */
+    bool word_split;
 } bpe_model;
 
 /* Parses "model" (type BPE). `byte_level` tells how the pre-tokenizer hands text over. The
