@@ -13,6 +13,7 @@
 typedef struct gif_reader {
     const img_src *src;
     size_t pos;
+    bool short_read; /* a read ran past the end of the data */
 } gif_reader;
 
 static int read_fn(GifFileType *g, GifByteType *dst, int n) {
@@ -20,11 +21,13 @@ static int read_fn(GifFileType *g, GifByteType *dst, int n) {
     size_t left = r->src->size - r->pos, m = (size_t)n < left ? (size_t)n : left;
     memcpy(dst, r->src->data + r->pos, m);
     r->pos += m;
+    if (m < (size_t)n) r->short_read = true;
     return (int)m;
 }
 
-static lg_status gif_error(const img_src *src, int code, lg_error *err) {
-    if (code == D_GIF_ERR_READ_FAILED || code == D_GIF_ERR_EOF_TOO_SOON)
+/* giflib reports running out of data under several codes; the reader knows. */
+static lg_status gif_error(const img_src *src, const gif_reader *r, int code, lg_error *err) {
+    if (r->short_read || code == D_GIF_ERR_READ_FAILED || code == D_GIF_ERR_EOF_TOO_SOON)
         return lg_err_set(err, LG_E_FORMAT, "%s: truncated GIF: image file is truncated",
                           src->name);
     const char *m = GifErrorString(code);
@@ -73,7 +76,7 @@ static lg_status decode(GifFileType *g, const img_src *src, img_decoded *out, lg
     if (trans == -2 && code == -1)
         return lg_err_set(err, LG_E_FORMAT, "%s: corrupt GIF: no image in the file", src->name);
     if (trans == -2 || DGifGetImageDesc(g) == GIF_ERROR)
-        return gif_error(src, trans == -2 ? code : g->Error, err);
+        return gif_error(src, g->UserData, trans == -2 ? code : g->Error, err);
     GifImageDesc *d = &g->Image;
     int x0 = d->Left, y0 = d->Top, fw = d->Width, fh = d->Height;
     int cw = x0 + fw > g->SWidth ? x0 + fw : g->SWidth;
@@ -96,7 +99,7 @@ static lg_status decode(GifFileType *g, const img_src *src, img_decoded *out, lg
     code = read_rows(g, idx, fw, fh, d->Interlace);
     if (code) {
         lg_free(idx);
-        return gif_error(src, code, err);
+        return gif_error(src, g->UserData, code, err);
     }
     st = img_alloc(src, out, cw, ch, trans >= 0, err);
     if (st == LG_OK) {
@@ -116,10 +119,10 @@ static lg_status decode(GifFileType *g, const img_src *src, img_decoded *out, lg
 }
 
 lg_status img_decode_gif(const img_src *src, img_decoded *out, lg_error *err) {
-    gif_reader r = {src, 0};
+    gif_reader r = {src, 0, false};
     int code = 0;
     GifFileType *g = DGifOpen(&r, read_fn, &code);
-    if (!g) return gif_error(src, code, err);
+    if (!g) return gif_error(src, &r, code, err);
     lg_status st = decode(g, src, out, err);
     DGifCloseFile(g, &code);
     return st;

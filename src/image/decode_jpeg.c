@@ -105,20 +105,12 @@ lg_status img_decode_jpeg(const img_src *src, img_decoded *out, lg_error *err) {
     je.pub.emit_message = on_message;
     /* Everything the error path needs after a longjmp is volatile. */
     uint8_t *volatile row = NULL, *volatile rgb = NULL;
-    volatile int width = 0, height = 0, orientation = 1;
-    volatile bool finishing = false;
+    int width = 0, height = 0, orientation = 1;
     lg_status st = LG_OK;
     jpeg_create_decompress(&ci);
     if (setjmp(je.jb)) {
         jpeg_destroy_decompress(&ci);
         lg_free(row);
-        if (finishing) {
-            /* Every row was decoded; Pillow's decoder also ignores a failed
-             * jpeg_finish_decompress (e.g. a missing EOI) once all rows are in. */
-            out->width = width, out->height = height, out->rgb = rgb, out->alpha = NULL;
-            out->orientation = orientation;
-            return LG_OK;
-        }
         lg_free(rgb);
         if (je.truncated)
             return lg_err_set(err, LG_E_FORMAT, "%s: truncated JPEG: image file is truncated (%s)",
@@ -143,7 +135,7 @@ lg_status img_decode_jpeg(const img_src *src, img_decoded *out, lg_error *err) {
         st = lg_err_set(err, LG_E_FORMAT, "%s: corrupt JPEG: scanline read failed", src->name);
     if (st == LG_OK) {
         orientation = src->opts->apply_exif_orientation ? exif_of(&ci) : 1;
-        finishing = true;
+        /* A missing EOI is an error too: Pillow reports such a file as truncated. */
         jpeg_finish_decompress(&ci);
     }
     jpeg_destroy_decompress(&ci);
