@@ -41,9 +41,11 @@ lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model
     }
     s = mdl_config_load(dir, &m->cfg, err);
     if (s == LG_OK) s = st_open_dir(dir, &m->st, err);
-    if (s == LG_OK) s = mdl_weights_bind(&m->cfg, &m->st, &m->w, err);
+    if (s == LG_OK) {
+        s = mdl_weights_bind(&m->cfg, &m->st, &m->w, err);
+        if (s != LG_OK) lg_err_prefix(err, "%s", dir); /* binding messages name only tensors */
+    }
     if (s != LG_OK) {
-        if (s == LG_E_FORMAT || s == LG_E_UNSUPPORTED) lg_err_prefix(err, "%s", dir);
         lg_model_free(m);
         return s;
     }
