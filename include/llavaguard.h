@@ -175,6 +175,10 @@ LG_API lg_status lg_preprocess(const lg_preprocessor *pp, const lg_image *img, l
                                lg_error *err);
 LG_API void lg_pixels_free(lg_pixels *px);
 
+/* Writes px->values as raw little-endian float32 (N*C*H*W values, crop-major CHW, no header)
+ * to `path`, atomically: a failure leaves no partial file. */
+LG_API lg_status lg_pixels_write_f32(const lg_pixels *px, const char *path, lg_error *err);
+
 /* ---- text: tokenizer and chat templates ----------------------------------------------------- */
 /* (section owned by src/text/) */
 

@@ -255,3 +255,24 @@ LG_API void lg_pixels_free(lg_pixels *px) {
     lg_free(px->crops_u8);
     lg_free(px);
 }
+
+LG_API lg_status lg_pixels_write_f32(const lg_pixels *px, const char *path, lg_error *err) {
+    if (!px || !path) return lg_err_set(err, LG_E_ARG, "write pixels: invalid argument");
+    size_t n = (size_t)px->n_crops * px->channels * px->height * px->width;
+    const float *data = px->values;
+    float *swapped = NULL;
+    if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) {
+        swapped = lg_malloc(n * sizeof(float));
+        if (!swapped) return lg_err_set(err, LG_E_NOMEM, "%s: out of memory", path);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, &px->values[i], 4);
+            u = __builtin_bswap32(u);
+            memcpy(&swapped[i], &u, 4);
+        }
+        data = swapped;
+    }
+    lg_status st = lg_write_file_atomic(path, data, n * sizeof(float), err);
+    lg_free(swapped);
+    return st;
+}
