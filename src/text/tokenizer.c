@@ -383,15 +383,15 @@ static bool emit_piece(void *ctx, const char *s, size_t n) {
            LG_OK;
 }
 
-/* Finds the leftmost-longest added token in s[from..n) for this pass; returns its index in
- * tok->added or -1, and its start in *at. */
+/* Finds the leftmost-longest added token of this pass (normalized or raw) in s[from..n);
+ * returns its index in tok->added or -1, and its start in *at. */
 static int32_t find_added(const lg_tokenizer *tok, const char *s, size_t n, size_t from,
-                          bool normalized_pass, bool split_special, size_t *at) {
+                          bool normalized_pass, size_t *at) {
     for (size_t i = from; i < n; i++) {
         uint8_t b = (uint8_t)s[i];
         for (uint32_t k = tok->first_off[b]; k < tok->first_off[b + 1]; k++) {
             const added_token *a = &tok->added[tok->by_first[k]];
-            if (a->normalized != normalized_pass || (split_special && a->special)) continue;
+            if (a->normalized != normalized_pass) continue;
             if (a->match_len <= n - i && memcmp(s + i, a->match, a->match_len) == 0) {
                 *at = i;
                 return tok->by_first[k];
@@ -430,10 +430,14 @@ static lg_status split_added(enc_ctx *c, const char *s, size_t n, bool at_start,
     size_t start_offset = 0, pos = 0, at;
     int32_t k;
     bool split_special = flags & LG_ENCODE_SPLIT_SPECIAL;
-    while (tok->n_added &&
-           (k = find_added(tok, s, n, pos, normalized_pass, split_special, &at)) >= 0) {
+    while (tok->n_added && (k = find_added(tok, s, n, pos, normalized_pass, &at)) >= 0) {
         const added_token *a = &tok->added[k];
         size_t start = at, stop = at + a->match_len;
+        if (split_special && a->special) {
+            /* as HF's encode_special_tokens: the match is found, then left in the text */
+            pos = stop;
+            continue;
+        }
         if (a->lstrip) {
             size_t ns = ws_run_start(s, start);
             start = ns > start_offset ? ns : start_offset;
