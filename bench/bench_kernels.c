@@ -233,6 +233,34 @@ static void bench_attention(const at_case *c, kern_ctx **ctx, int n_ctx, kern_ct
     free(q), free(k), free(v), free(out);
 }
 
+/* The element-wise helpers between the products, plain loops (what ref mode runs) vs kern_op_*
+ * on the same data: they matter because the plain gelu/silu cost as much as a product. */
+static void bench_elementwise(kern_ctx *kc) {
+    int64_t n_g = 729 * 4304, n_s = 4096 * 4864, rows = 4096, d = 896;
+    float *a = rand_buf(LG_DT_F32, (size_t)n_s), *b = rand_buf(LG_DT_F32, (size_t)n_s);
+    float *g = rand_buf(LG_DT_F32, (size_t)d);
+    for (int which = 0; which < 3; which++) {
+        double tp = 0, tf = 0;
+        for (int fast = 0; fast < 2; fast++) {
+            double t0 = now();
+            if (which == 0)
+                fast ? kern_op_gelu_tanh(kc, a, n_g) : kern_gelu_tanh(a, n_g);
+            else if (which == 1)
+                fast ? kern_op_silu_mul(kc, a, b, n_s) : kern_silu_mul(a, b, n_s);
+            else
+                fast ? kern_op_rmsnorm(kc, b, b, g, rows, d, 1e-6f)
+                     : kern_rmsnorm(b, b, g, rows, d, 1e-6f);
+            *(fast ? &tf : &tp) = now() - t0;
+            for (int64_t i = 0; i < n_s; i++) a[i] = b[i] * 0.5f; /* keep values moderate */
+        }
+        static const char *names[] = {"gelu_tanh 729x4304", "silu_mul 4096x4864",
+                                      "rmsnorm 4096x896"};
+        printf("  %-26s plain %8.3f ms   kern_op (%s) %8.3f ms   x%.1f\n", names[which], tp * 1e3,
+               kern_ctx_table(kc)->name, tf * 1e3, tp / tf);
+    }
+    free(a), free(b), free(g);
+}
+
 int main(int argc, char **argv) {
     int threads = 0;
     bool quick = false;
@@ -292,6 +320,8 @@ int main(int argc, char **argv) {
         if (quick && AT[i].n_q > 1000) continue;
         bench_attention(&AT[i], ctx, n_ctx, ref, &lim);
     }
+    printf("element-wise:\n");
+    bench_elementwise(ctx[0]);
     for (int i = 0; i < n_ctx; i++) kern_ctx_free(ctx[i]);
     kern_ctx_free(ref);
     return 0;

@@ -13,34 +13,12 @@
 #include <math.h>
 #include <stdatomic.h>
 
-#define INLINE static inline __attribute__((always_inline))
+#include "simd_avx512.h"
+
 #define BK 64       /* keys per block */
 #define QR 4        /* query rows per register block */
 #define QB 16       /* query rows per task */
 #define MIN_TILED 8 /* fewer query rows: the direct path */
-
-INLINE __mmask16 tmask(int64_t n) {
-    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
-}
-
-/* e^x for x <= 88 (lower inputs flush towards 0), ~1 ulp: x = n ln2 + r, |r| <= ln2/2,
- * degree-6 polynomial for e^r, scaled by 2^n. */
-INLINE __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 INLINE __m512 load_kv(const void *base, lg_dtype dt, int64_t idx, __mmask16 mk) {
     if (dt == LG_DT_F32) return _mm512_maskz_loadu_ps(mk, (const float *)base + idx);
@@ -59,10 +37,12 @@ typedef struct attn_job {
     int n_head, n_head_kv, hd, hdp, group;
     bool causal;
     float scale;
-    float *kt;    /* per KV head: hd x nkp, keys transposed (f32) */
-    float *vf;    /* per KV head: nkp x hdp (f32, zero-padded) */
-    int64_t nkp;  /* n_kv rounded up to BK */
-    int64_t n_qb; /* query blocks */
+    float *kt;                  /* per KV head: hd x nkp, keys transposed (f32) */
+    float *vf;                  /* per KV head: nkp x hdp (f32, zero-padded) */
+    int64_t nkp;                /* n_kv rounded up to BK */
+    int64_t n_qb;               /* query blocks */
+    int64_t n_split, split_len; /* direct path: key ranges per (row, KV head) */
+    float *part;                /* direct path: partial results */
     atomic_long next;
     kern_ctx *kc;
 } attn_job;
@@ -73,54 +53,113 @@ static int64_t visible(const attn_job *j, int64_t i) {
     return n < j->n_kv ? (n < 0 ? 0 : n) : j->n_kv;
 }
 
-/* ---- direct path: few query rows; scores for one (row, head) in thread scratch ---- */
+/* ---- direct path (decode): few query rows ----
+ * A task is (query row, KV head, key range): every key and value row is converted once and
+ * serves all the query heads that share it (GQA); the key range is split so all threads work
+ * even with one KV head (flash-decoding). Each task leaves, per head, its running max, sum and
+ * unnormalized output in `part`; direct_combine merges the ranges. */
 
-static void attn_row(const attn_job *j, int64_t i, int h, float *score) {
-    int g = h / j->group, hd = j->hd;
-    int64_t n_vis = visible(j, i), koff = (int64_t)g * hd;
-    const float *qi = j->q + i * j->q_stride + (int64_t)h * hd;
-    float *oi = j->out + i * (int64_t)j->n_head * hd + (int64_t)h * hd;
-    __m512 qv[8], acc[8];
-    int nvec = (hd + 15) / 16;
-    for (int c = 0; c < nvec; c++) qv[c] = _mm512_maskz_loadu_ps(tmask(hd - c * 16), qi + c * 16);
-    float mx = -INFINITY;
-    for (int64_t t = 0; t < n_vis; t++) {
-        __m512 s = _mm512_setzero_ps();
-        for (int c = 0; c < nvec; c++)
-            s = _mm512_fmadd_ps(
-                qv[c], load_kv(j->k, j->dt, t * j->kv_stride + koff + c * 16, tmask(hd - c * 16)),
-                s);
-        score[t] = _mm512_reduce_add_ps(s) * j->scale;
-        mx = score[t] > mx ? score[t] : mx;
-    }
-    __m512 vsum = _mm512_setzero_ps(), vmx = _mm512_set1_ps(mx);
-    for (int64_t t = 0; t < n_vis; t += 16) {
-        __mmask16 mk = tmask(n_vis - t);
-        __m512 e = _mm512_maskz_mov_ps(
-            mk, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, score + t), vmx)));
-        _mm512_mask_storeu_ps(score + t, mk, e);
-        vsum = _mm512_add_ps(vsum, e);
-    }
-    float inv = n_vis > 0 ? 1.0f / _mm512_reduce_add_ps(vsum) : 0.0f;
-    for (int c = 0; c < nvec; c++) acc[c] = _mm512_setzero_ps();
-    for (int64_t t = 0; t < n_vis; t++) {
-        __m512 p = _mm512_set1_ps(score[t]);
-        for (int c = 0; c < nvec; c++)
-            acc[c] = _mm512_fmadd_ps(
-                p, load_kv(j->v, j->dt, t * j->kv_stride + koff + c * 16, tmask(hd - c * 16)),
-                acc[c]);
-    }
-    for (int c = 0; c < nvec; c++)
-        _mm512_mask_storeu_ps(oi + c * 16, tmask(hd - c * 16),
-                              _mm512_mul_ps(acc[c], _mm512_set1_ps(inv)));
-}
+#define SPLIT_MIN_KEYS 256
 
 static void direct_task(void *arg, int ith, int nth) {
+    (void)nth;
     attn_job *j = arg;
-    float *score = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)(j->n_kv + 16) * 4);
+    int G = j->group, hd = j->hd, nvec = (hd + 15) / 16;
+    int64_t chunk = j->split_len;
+    float *score =
+        kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, ((size_t)G * (size_t)chunk + 64) * 4);
+    int64_t n_tasks = j->n_q * j->n_head_kv * j->n_split;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= n_tasks) break;
+        int64_t i = t / (j->n_head_kv * j->n_split);
+        int g = (int)(t / j->n_split % j->n_head_kv);
+        int64_t sp = t % j->n_split, t0 = sp * chunk, t1 = t0 + chunk, n_vis = visible(j, i);
+        if (t1 > n_vis) t1 = n_vis;
+        int64_t koff = (int64_t)g * hd;
+        float *part = j->part + t * G * (hd + 2); /* per head: m, l, o[hd] */
+        for (int hh = 0; hh < G; hh++) {
+            part[hh * (hd + 2)] = -INFINITY;
+            part[hh * (hd + 2) + 1] = 0.0f;
+            memset(part + hh * (hd + 2) + 2, 0, (size_t)hd * 4);
+        }
+        if (t1 <= t0) continue;
+        int64_t n = t1 - t0;
+        const float *q0 = j->q + i * j->q_stride + (int64_t)g * G * hd;
+        for (int64_t u = 0; u < n; u++) {
+            __m512 kv[8];
+            for (int c = 0; c < nvec; c++)
+                kv[c] = load_kv(j->k, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
+                                tmask(hd - c * 16));
+            for (int hh = 0; hh < G; hh++) {
+                const float *qh = q0 + (int64_t)hh * hd;
+                __m512 acc = _mm512_mul_ps(_mm512_maskz_loadu_ps(tmask(hd), qh), kv[0]);
+                for (int c = 1; c < nvec; c++)
+                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tmask(hd - c * 16), qh + c * 16),
+                                          kv[c], acc);
+                score[hh * chunk + u] = _mm512_reduce_add_ps(acc) * j->scale;
+            }
+        }
+        for (int hh = 0; hh < G; hh++) {
+            float *sc = score + hh * chunk, mx = -INFINITY;
+            for (int64_t u = 0; u < n; u++) mx = sc[u] > mx ? sc[u] : mx;
+            __m512 vsum = _mm512_setzero_ps(), vmx = _mm512_set1_ps(mx);
+            for (int64_t u = 0; u < n; u += 16) {
+                __mmask16 mk = tmask(n - u);
+                __m512 e = _mm512_maskz_mov_ps(
+                    mk, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sc + u), vmx)));
+                _mm512_mask_storeu_ps(sc + u, mk, e);
+                vsum = _mm512_add_ps(vsum, e);
+            }
+            part[hh * (hd + 2)] = mx;
+            part[hh * (hd + 2) + 1] = _mm512_reduce_add_ps(vsum);
+        }
+        for (int64_t u = 0; u < n; u++) {
+            __m512 vv[8];
+            for (int c = 0; c < nvec; c++)
+                vv[c] = load_kv(j->v, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
+                                tmask(hd - c * 16));
+            for (int hh = 0; hh < G; hh++) {
+                float *o = part + hh * (hd + 2) + 2;
+                __m512 p = _mm512_set1_ps(score[hh * chunk + u]);
+                for (int c = 0; c < nvec; c++) {
+                    __mmask16 mk = tmask(hd - c * 16);
+                    _mm512_mask_storeu_ps(
+                        o + c * 16, mk,
+                        _mm512_fmadd_ps(p, vv[c], _mm512_maskz_loadu_ps(mk, o + c * 16)));
+                }
+            }
+        }
+    }
+}
+
+static void direct_combine(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    int G = j->group, hd = j->hd;
     int64_t lo, hi;
     kern_split(j->n_q * j->n_head, ith, nth, &lo, &hi);
-    for (int64_t t = lo; t < hi; t++) attn_row(j, t / j->n_head, (int)(t % j->n_head), score);
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t i = r / j->n_head;
+        int h = (int)(r % j->n_head), g = h / G, hh = h % G;
+        const float *base = j->part + ((i * j->n_head_kv + g) * j->n_split) * G * (hd + 2);
+        float M = -INFINITY;
+        for (int64_t sp = 0; sp < j->n_split; sp++) {
+            float m = base[(sp * G + hh) * (hd + 2)];
+            M = m > M ? m : M;
+        }
+        float *dst = j->out + i * (int64_t)j->n_head * hd + (int64_t)h * hd;
+        memset(dst, 0, (size_t)hd * 4);
+        if (M == -INFINITY) continue;
+        float L = 0.0f;
+        for (int64_t sp = 0; sp < j->n_split; sp++) {
+            const float *pp = base + (sp * G + hh) * (hd + 2);
+            if (pp[0] == -INFINITY) continue;
+            float w = expf(pp[0] - M);
+            L += w * pp[1];
+            for (int d = 0; d < hd; d++) dst[d] += w * pp[2 + d];
+        }
+        for (int d = 0; d < hd; d++) dst[d] /= L;
+    }
 }
 
 /* ---- tiled path ---- */
@@ -296,7 +335,18 @@ void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void 
     atomic_init(&j.next, 0);
     kern_pool *pool = kern_ctx_pool(kc);
     if (n_q < MIN_TILED || n_kv == 0) {
+        int nth = kern_pool_size(pool);
+        int64_t rows = n_q * n_head_kv;
+        j.n_split = (2 * nth + rows - 1) / rows;
+        if (j.n_split > (n_kv + SPLIT_MIN_KEYS - 1) / SPLIT_MIN_KEYS)
+            j.n_split = (n_kv + SPLIT_MIN_KEYS - 1) / SPLIT_MIN_KEYS;
+        if (j.n_split < 1) j.n_split = 1;
+        j.split_len = (n_kv + j.n_split - 1) / j.n_split;
+        if (j.split_len < 1) j.split_len = 1;
+        size_t n_part = (size_t)(rows * j.n_split) * (size_t)j.group * (size_t)(head_dim + 2);
+        j.part = kern_scratch(kc, KERN_SCRATCH_KV, n_part * 4);
         kern_pool_run(pool, direct_task, &j);
+        kern_pool_run(pool, direct_combine, &j);
         return;
     }
     j.nkp = (n_kv + BK - 1) / BK * BK;

@@ -106,4 +106,21 @@ typedef void (*kern_block_fn)(const kern_block_args *ba);
 void kern_bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
                     int64_t m, kern_block_fn block, int64_t mb, int64_t nb);
 
+/* ---- element-wise helpers (ew.c dispatches, ew_avx512.c computes) ---- */
+enum {
+    KERN_EW_GELU_TANH = 0,
+    KERN_EW_GELU_ERF,
+    KERN_EW_QUICK_GELU,
+    KERN_EW_SILU_MUL,
+    KERN_EW_ADD,
+    KERN_EW_RMSNORM,
+    KERN_EW_LAYERNORM
+};
+void kern_avx512_rmsnorm(float *y, const float *x, const float *g, int64_t rows, int64_t n,
+                         float eps);
+void kern_avx512_layernorm(float *y, const float *x, const float *g, const float *b, int64_t rows,
+                           int64_t n, float eps);
+/* x[i] = op(x[i]) (or op(x[i], other[i]) for SILU_MUL and ADD) for i < n. */
+void kern_avx512_unary(int op, float *x, const float *other, int64_t n);
+
 #endif /* LG_KERN_IMPL_H */

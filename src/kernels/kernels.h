@@ -138,4 +138,18 @@ void kern_silu_mul(float *gate, const float *up, int64_t n);
 void kern_softmax(float *x, int64_t n);             /* in place, numerically stable */
 void kern_add(float *y, const float *x, int64_t n); /* y += x */
 
+/* ---- the same helpers through a context: the plain loops above in "ref" mode (bit for bit),
+ * otherwise AVX-512 (vector exp/tanh/erf, |error| ~1e-7 relative to libm) split across the
+ * context's threads for large tensors. A forward pass should call these: on SigLIP/Qwen2 shapes
+ * the plain loops cost as much as the matrix products they sit between (docs/kernels.md). ---- */
+void kern_op_rmsnorm(kern_ctx *kc, float *y, const float *x, const float *g, int64_t rows,
+                     int64_t n, float eps);
+void kern_op_layernorm(kern_ctx *kc, float *y, const float *x, const float *g, const float *b,
+                       int64_t rows, int64_t n, float eps);
+void kern_op_gelu_tanh(kern_ctx *kc, float *x, int64_t n);
+void kern_op_gelu_erf(kern_ctx *kc, float *x, int64_t n);
+void kern_op_quick_gelu(kern_ctx *kc, float *x, int64_t n);
+void kern_op_silu_mul(kern_ctx *kc, float *gate, const float *up, int64_t n);
+void kern_op_add(kern_ctx *kc, float *y, const float *x, int64_t n);
+
 #endif /* LG_KERNELS_H */
