@@ -66,6 +66,9 @@ LG_API const char *lg_version(void);
  * a no-op. */
 LG_API void lg_free(void *p);
 
+/* Writes the SHA-256 of `size` bytes as 64 lowercase hex digits plus NUL into hex. Thread-safe. */
+LG_API void lg_sha256_hex(const void *data, size_t size, char hex[65]);
+
 /* ---- images: decoding ----------------------------------------------------------------------- */
 /* (section owned by src/image/) */
 
@@ -193,12 +196,14 @@ LG_API lg_status lg_pixels_write_f32(const lg_pixels *px, const char *path, lg_e
 typedef struct lg_tokenizer lg_tokenizer;
 
 /* Flags for lg_tokenizer_encode_ex. */
-#define LG_ENCODE_ADD_SPECIAL 1u   /* wrap the ids with the tokens of the file's post_processor
-                                      ("single" template), e.g. Llama's leading <s>; the Qwen2
-                                      files add nothing */
-#define LG_ENCODE_SPLIT_SPECIAL 2u /* special-token strings in the text (added tokens with
-                                      "special": true) are tokenized as plain text instead of
-                                      being recognised (HF split_special_tokens) */
+#define LG_ENCODE_ADD_SPECIAL                                                                      \
+    1u /* wrap the ids with the tokens of the file's post_processor                                \
+          ("single" template), e.g. Llama's leading <s>; the Qwen2                                 \
+          files add nothing */
+#define LG_ENCODE_SPLIT_SPECIAL                                                                    \
+    2u /* special-token strings in the text (added tokens with                                     \
+          "special": true) are tokenized as plain text instead of                                  \
+          being recognised (HF split_special_tokens) */
 /* Flags for lg_tokenizer_decode and lg_detokenizer_create. */
 #define LG_DECODE_SKIP_SPECIAL 1u /* leave special tokens out of the text */
 
@@ -223,8 +228,8 @@ LG_API const char *lg_tokenizer_errmsg(const lg_tokenizer *tok);
  * are recognised as their ids, nothing is added around the text. `*ids` (lg_free) receives `*n`
  * ids; an empty text gives *n = 0 and a valid (empty) allocation. LG_E_ARG when the text is not
  * valid UTF-8 (the message gives the byte offset). */
-LG_API lg_status lg_tokenizer_encode(lg_tokenizer *tok, const char *text, size_t len,
-                                     int32_t **ids, size_t *n);
+LG_API lg_status lg_tokenizer_encode(lg_tokenizer *tok, const char *text, size_t len, int32_t **ids,
+                                     size_t *n);
 
 /* lg_tokenizer_encode with LG_ENCODE_* flags. */
 LG_API lg_status lg_tokenizer_encode_ex(lg_tokenizer *tok, const char *text, size_t len,
@@ -281,8 +286,7 @@ LG_API void lg_detokenizer_free(lg_detokenizer *d);
 /* Feeds one id. Sets *text and *len to the newly completed text (NUL-terminated, possibly empty),
  * owned by the detokenizer and valid until its next call. Ids without a token add nothing;
  * negative ids are LG_E_ARG. */
-LG_API lg_status lg_detokenizer_push(lg_detokenizer *d, int32_t id, const char **text,
-                                     size_t *len);
+LG_API lg_status lg_detokenizer_push(lg_detokenizer *d, int32_t id, const char **text, size_t *len);
 /* Ends the stream: returns what is still held back (an unfinished character becomes U+FFFD) and
  * resets the detokenizer for a new stream. */
 LG_API lg_status lg_detokenizer_finish(lg_detokenizer *d, const char **text, size_t *len);
@@ -594,7 +598,89 @@ LG_API lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n
                                      size_t *n_out);
 
 /* ---- verdicts ------------------------------------------------------------------------------- */
-/* (section owned by src/decode/) */
+/* (section owned by src/decode/ and src/api/) */
+
+/* A guard: everything needed to judge images with one model folder — the model, its tokenizer,
+ * its image processor and one session (KV cache). One thread at a time; open one guard per
+ * worker thread (the weights are memory-mapped, so the page cache is shared). */
+typedef struct lg_guard lg_guard;
+
+typedef struct lg_guard_params {
+    lg_model_params model;
+    const char *chat_template; /* NULL (default): the model family's training template
+                                  (lg_chat_template_for_model) */
+} lg_guard_params;
+
+/* When the model writes a rationale after the rating and category. */
+typedef enum lg_rationale_mode {
+    LG_RATIONALE_ALWAYS = 0, /* always (the trained answer form) */
+    LG_RATIONALE_NEVER = 1,  /* stop after the category: the fast mode for bulk annotation */
+    LG_RATIONALE_UNSAFE = 2  /* only for Unsafe verdicts */
+} lg_rationale_mode;
+
+typedef struct lg_assess_params {
+    lg_rationale_mode rationale; /* default LG_RATIONALE_ALWAYS */
+    float temperature;           /* <= 0 (default): greedy, reproducible. The reference
+                                    settings are temperature 0.2, top_p 0.95, top_k 50. */
+    int top_k;                   /* 0: off */
+    float top_p;                 /* 1: off */
+    uint64_t seed;
+    int max_rationale_tokens; /* default 512; the rationale is closed (and marked truncated)
+                                 when reached */
+} lg_assess_params;
+
+/* One verdict. Every string is owned by the verdict (lg_verdict_free). */
+typedef struct lg_verdict {
+    const char *rating;    /* "Safe" or "Unsafe" */
+    int unsafe;            /* 1 for "Unsafe" */
+    const char *category;  /* the chosen option, e.g. "O3: Sexual Content" or "NA: None applying" */
+    const char *rationale; /* unescaped UTF-8; NULL when not generated */
+    int rationale_truncated;
+    /* P(Unsafe): the full token-sequence probability of "Unsafe" at the rating position,
+     * normalised over the two rating options. */
+    double p_unsafe;
+    /* The probability of every category option at the category position (full token-sequence
+     * probabilities normalised over the options), conditioned on the emitted rating. */
+    size_t n_categories;
+    const char *const *category_options;
+    const double *category_probs;
+    const char *answer; /* the answer as the model wrote it: valid JSON */
+    char policy_sha256[65];
+    const char *model_type;
+    int64_t prompt_tokens, image_tokens, answer_tokens;
+    struct {
+        double preprocess, vision, prefill, verdict, total; /* seconds */
+    } timings;
+} lg_verdict;
+
+/* The default parameters (greedy, rationale always, 512 rationale tokens). Thread-safe. */
+LG_API lg_assess_params lg_assess_params_default(void);
+LG_API lg_guard_params lg_guard_params_default(void);
+
+/* Opens a model folder for judging: the model (lg_model_open), tokenizer.json, the image
+ * processor, and a session. Failures as lg_model_open, lg_tokenizer_open and
+ * lg_preprocessor_open; `err` says which part failed. The caller frees *out with lg_guard_free. */
+LG_API lg_status lg_guard_open(const char *model_dir, const lg_guard_params *params, lg_guard **out,
+                               lg_error *err);
+LG_API void lg_guard_free(lg_guard *g);
+/* The message of the guard's last failed call ("" if none), owned by the guard. */
+LG_API const char *lg_guard_errmsg(const lg_guard *g);
+/* The guard's parts, owned by it. */
+LG_API const lg_model *lg_guard_model(const lg_guard *g);
+LG_API lg_tokenizer *lg_guard_tokenizer(lg_guard *g);
+LG_API const char *lg_guard_chat_template(const lg_guard *g);
+/* The policy generation the model was trained with: "v1.0" for LLaVA-1.5 models (LlavaGuard
+ * v1.0), "v1.2" otherwise. Static string. */
+LG_API const char *lg_guard_default_policy_version(const lg_guard *g);
+
+/* Judges one decoded image against `policy`. The answer is decoded under the verdict schema, so
+ * it is valid JSON with a rating among Safe/Unsafe and a category among the policy's options,
+ * whatever the weights. Failures: LG_E_LIMIT (the prompt does not fit the context), the errors of
+ * preprocessing and of the model (message in the guard), LG_E_NOMEM. The caller frees *out with
+ * lg_verdict_free. */
+LG_API lg_status lg_guard_assess(lg_guard *g, const lg_image *img, const lg_policy *policy,
+                                 const lg_assess_params *params, lg_verdict **out);
+LG_API void lg_verdict_free(lg_verdict *v);
 
 #ifdef __cplusplus
 }

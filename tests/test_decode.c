@@ -1,4 +1,4 @@
-/* LAYERS: core decode */
+/* LAYERS: core kernels model decode */
 /*
  * test_decode.c — the verdict decoder against a scripted language model and a small
  * longest-match tokenizer: forced text is the canonical tokenization, options are scored by

@@ -95,11 +95,6 @@ bool lg_buf_put_json_string(lg_buf *b, const char *s, size_t n);
 /* Hands the buffer's memory to the caller (lg_free) and re-initialises the buffer. */
 char *lg_buf_detach(lg_buf *b, size_t *len);
 
-/* ---- hashing ---- */
-
-/* Writes the SHA-256 of `data` as 64 lowercase hex digits plus NUL into hex[65]. */
-void lg_sha256_hex(const void *data, size_t size, char hex[65]);
-
 /* ---- JSON (jansson) ---- */
 
 typedef struct json_t json_t;

@@ -15,7 +15,6 @@
 #include "decode/decode.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define SKELETON_OPEN "{\n    \"rating\": \""
@@ -36,8 +35,9 @@ typedef struct dstate {
     lg_buf text;         /* the answer so far */
     const float *logits; /* next-token logits after kv (when have_logits) */
     bool have_logits;
-    float *work; /* n_vocab scratch for sampling */
-    uint64_t rng;
+    float *work;        /* n_vocab scratch for sampling */
+    uint64_t rng;       /* option choices */
+    uint64_t token_rng; /* rationale tokens (lg_sample's state) */
     int64_t n_forced, n_sampled;
 } dstate;
 
@@ -221,13 +221,9 @@ static int choose_option(dstate *d, const double *probs, int n) {
 
 /* ---- rationale: one token at a time under the JSON-string automaton ---- */
 
-static int cmp_desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
-
-/* Picks the next token among those the automaton allows from `state`; -1 when none. Sampling
- * applies temperature, then top-k, then top-p, as transformers' warpers do. */
+/* Picks the next token among those the automaton allows from `state`; -1 when none. Greedy is
+ * the best allowed logit; sampling masks the rest to -inf and uses the model layer's sampler
+ * (temperature, top-k, top-p in transformers' order). */
 static int32_t pick_token(dstate *d, const fsm_table *fsm, int state) {
     size_t nv = d->lm->n_vocab;
     const int8_t *next = fsm->next + (size_t)state * fsm->n_vocab;
@@ -237,43 +233,16 @@ static int32_t pick_token(dstate *d, const fsm_table *fsm, int state) {
         if (next[id] != FSM_REJECT && (best < 0 || lg[id] > lg[best])) best = (int32_t)id;
     const vd_params *p = d->params;
     if (best < 0 || p->temperature <= 0) return best;
-
-    float *w = d->work; /* allowed logits / T, others -inf */
-    float thresh = -INFINITY;
-    for (size_t id = 0; id < nv; id++) {
-        bool ok = id < fsm->n_vocab && next[id] != FSM_REJECT;
-        w[id] = ok ? lg[id] / p->temperature : -INFINITY;
-    }
-    float mx = lg[best] / p->temperature;
-    float *sorted = d->work + nv;
-    size_t ns = 0;
     for (size_t id = 0; id < nv; id++)
-        if (w[id] > -INFINITY) sorted[ns++] = w[id];
-    qsort(sorted, ns, sizeof *sorted, cmp_desc);
-    if (p->top_k > 0 && (size_t)p->top_k < ns) thresh = sorted[p->top_k - 1];
-    if (p->top_p < 1.0f) {
-        double total = 0, cum = 0;
-        for (size_t i = 0; i < ns; i++)
-            if (sorted[i] >= thresh) total += exp(sorted[i] - mx);
-        for (size_t i = 0; i < ns && sorted[i] >= thresh; i++) {
-            cum += exp(sorted[i] - mx) / total;
-            if (cum >= p->top_p) {
-                thresh = sorted[i];
-                break;
-            }
-        }
-    }
-    double sum = 0;
-    for (size_t id = 0; id < nv; id++)
-        if (w[id] >= thresh && w[id] > -INFINITY) sum += exp(w[id] - mx);
-    double u = rng_uniform(&d->rng) * sum;
-    for (size_t id = 0; id < nv; id++) {
-        if (!(w[id] >= thresh && w[id] > -INFINITY)) continue;
-        double e = exp(w[id] - mx);
-        if (u < e) return (int32_t)id;
-        u -= e;
-    }
-    return best;
+        d->work[id] = id < fsm->n_vocab && next[id] != FSM_REJECT ? lg[id] : -INFINITY;
+    lg_sampler_params sp = lg_sampler_params_default();
+    sp.greedy = 0;
+    sp.temperature = p->temperature;
+    sp.top_k = p->top_k > 0 ? p->top_k : 0;
+    sp.top_p = p->top_p > 0 && p->top_p < 1 ? p->top_p : 1.0f;
+    int32_t id = best;
+    if (lg_sample(d->work, (int64_t)nv, &sp, &d->token_rng, &id, NULL) != LG_OK) return best;
+    return id;
 }
 
 /* Generates the rationale; on return the answer text ends with the closing skeleton. Sets
@@ -329,7 +298,12 @@ static lg_status write_rationale(dstate *d, const fsm_table *fsm, size_t *conten
 lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
                     const int32_t *prompt_ids, size_t n_prompt, const vd_params *params,
                     vd_result *out, lg_error *err) {
-    dstate d = {.lm = lm, .tok = tok, .params = params, .err = err, .rng = params->seed};
+    dstate d = {.lm = lm,
+                .tok = tok,
+                .params = params,
+                .err = err,
+                .rng = params->seed,
+                .token_rng = params->seed};
     lg_buf_init(&d.text);
     vd_result r = {0};
     lg_status st = kv_reserve(&d, n_prompt + 64);
@@ -340,7 +314,7 @@ lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
     }
     memcpy(d.kv, prompt_ids, n_prompt * sizeof *prompt_ids);
     d.n_kv = d.n_prompt = n_prompt;
-    d.work = lg_malloc(2 * lm->n_vocab * sizeof *d.work);
+    d.work = lg_malloc(lm->n_vocab * sizeof *d.work);
     r.category_probs = lg_calloc((size_t)schema->n_categories, sizeof *r.category_probs);
     if (!d.work || !r.category_probs) {
         st = lg_err_set(err, LG_E_NOMEM, "out of memory");
