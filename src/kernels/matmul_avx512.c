@@ -59,20 +59,47 @@ void kern_avx512_rows_to_bf16(const float *x, int64_t n_in, int64_t kp, int64_t 
 
 /* ---- weight streaming: row-major weights (any dtype) ---- */
 
-/* y[o0..o0+4) for one activation row: four dot products sharing each x load. */
-static void gemv_rows4(const float *x, const kern_weight *w, int64_t o0, int nrow, float *y) {
-    int64_t n = w->n_in;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
-    for (int64_t k = 0; k < n; k += 16) {
+/* y[o0..o0+4) for one activation row: four dot products sharing each x load, two accumulators
+ * per row (FMA latency), the dtype fixed per instantiation so the loop has no branches. */
+INLINE void gemv_rows4_dt(const float *x, const void *wd, lg_dtype dt, int64_t n, int64_t o0,
+                          int nrow, float *y) {
+    __m512 acc[4][2];
+    int64_t base[4];
+    for (int r = 0; r < 4; r++) {
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        base[r] = (o0 + (r < nrow ? r : 0)) * n; /* missing rows re-read row 0, unused */
+    }
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            acc[r][0] = _mm512_fmadd_ps(x0, load_w16(wd, dt, base[r] + k, 0xffff), acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x1, load_w16(wd, dt, base[r] + k + 16, 0xffff), acc[r][1]);
+        }
+    }
+    for (; k < n; k += 16) {
         __mmask16 mk = tail_mask(n - k);
         __m512 xv = _mm512_maskz_loadu_ps(mk, x + k);
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
-            if (r < nrow)
-                acc[r] =
-                    _mm512_fmadd_ps(xv, load_w16(w->data, w->dtype, (o0 + r) * n + k, mk), acc[r]);
+            acc[r][0] = _mm512_fmadd_ps(xv, load_w16(wd, dt, base[r] + k, mk), acc[r][0]);
     }
-    for (int r = 0; r < nrow; r++) y[r] = _mm512_reduce_add_ps(acc[r]);
+    for (int r = 0; r < nrow; r++) y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+static void gemv_rows4(const float *x, const kern_weight *w, int64_t o0, int nrow, float *y) {
+    switch (w->dtype) {
+    case LG_DT_BF16:
+        gemv_rows4_dt(x, w->data, LG_DT_BF16, w->n_in, o0, nrow, y);
+        break;
+    case LG_DT_F16:
+        gemv_rows4_dt(x, w->data, LG_DT_F16, w->n_in, o0, nrow, y);
+        break;
+    default:
+        gemv_rows4_dt(x, w->data, LG_DT_F32, w->n_in, o0, nrow, y);
+        break;
+    }
 }
 
 typedef struct mm_job {
