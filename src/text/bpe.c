@@ -572,7 +572,7 @@ static void cache_put(bpe_cache *c, uint64_t h, const char *s, size_t n, const i
         cache_clear(c);
         return;
     }
-    memcpy(c->ids + c->ids_len, ids, nids * sizeof *ids);
+    if (nids) memcpy(c->ids + c->ids_len, ids, nids * sizeof *ids);
     uint32_t *ent = c->ent + 4 * c->n_ent;
     ent[0] = (uint32_t)koff;
     ent[1] = (uint32_t)n;
@@ -587,6 +587,7 @@ static void cache_put(bpe_cache *c, uint64_t h, const char *s, size_t n, const i
 /* ---- one piece ---- */
 
 static bool out_append(int32_t **ids, size_t *nids, size_t *cap, const int32_t *v, size_t n) {
+    if (n == 0) return true;
     if (*nids + n > *cap) {
         size_t nc = *cap ? *cap : 256;
         while (nc < *nids + n) nc *= 2;

@@ -345,7 +345,7 @@ static size_t apply_behavior(size_t *v, size_t nm, split_behavior b, bool invert
             }
             prev_match = m;
         }
-        memmove(v, v + w, (nm - w) * sizeof *v);
+        if (nm > w) memmove(v, v + w, (nm - w) * sizeof *v);
         return nm - w;
     }
     }

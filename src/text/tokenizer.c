@@ -361,6 +361,7 @@ typedef struct enc_ctx {
 } enc_ctx;
 
 static bool push_ids(enc_ctx *c, const int32_t *v, size_t n) {
+    if (n == 0) return true;
     if (c->n + n > c->cap) {
         size_t nc = c->cap ? c->cap : 256;
         while (nc < c->n + n) nc *= 2;
