@@ -350,10 +350,11 @@ static void check_stream_roundtrip(lg_tokenizer *tok, const char *text, bool wan
 static void test_stream_split_characters(void **state) {
     (void)state;
     lg_tokenizer *qwen = open_model("llava-ov-tiny");
-    check_stream_roundtrip(qwen,
-                           "emoji: 😀😃😄 👍🏽 ❤️ 🇩🇪 family 👨‍👩‍👧‍👦 and 蚪 "
-                           "金钱",
-                           true, 0);
+    check_stream_roundtrip(
+        qwen,
+        "emoji: 😀😃😄 👍🏽 ❤️ 🇩🇪 family 👨‍👩‍👧‍👦 and 蚪 "
+        "金钱",
+        true, 0);
     check_stream_roundtrip(qwen, "नमस्ते दुनिया สวัสดีชาวโลก", true, 0);
     lg_tokenizer *llama = open_model("llava-1.5-tiny");
     /* byte-fallback pieces: characters outside the Llama vocabulary become <0xNN> bytes */
@@ -387,6 +388,76 @@ static void test_stream_split_characters(void **state) {
     lg_tokenizer_free(qwen);
 }
 
+/* ---- randomized round trips ---- */
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A random valid UTF-8 string from a mix of scripts, marks, whitespace and controls (no '<',
+ * so no special-token strings, and no U+2581). */
+static size_t random_text(uint64_t *rng, char *out, size_t cap) {
+    static const uint32_t pool[] = {
+        'a',    'Z',     '0',     '7',     ' ',     ' ',    ' ',    '\n',   '\t',   '\r',
+        '.',    '\'',    '"',     '{',     '-',     0x01,   0x7F,   0xE9,   0xDF,   0x301,
+        0x308,  0x3B1,   0x416,   0x5D0,   0x627,   0x915,  0x94D,  0xE2A,  0x3042, 0x4E2D,
+        0x6587, 0xAC00,  0x1100,  0x1161,  0x200D,  0x200B, 0xFEFF, 0x3000, 0x00A0, 0x2028,
+        0xFF21, 0x1F600, 0x1F3FD, 0x1F1E9, 0x10348, 0x2764, 0xFE0F};
+    size_t n = 0, len = rng_next(rng) % 40;
+    for (size_t i = 0; i < len && n + 4 < cap; i++) {
+        uint32_t cp = pool[rng_next(rng) % (sizeof pool / sizeof pool[0])];
+        n += utf8_encode(cp, (uint8_t *)out + n);
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static void test_random_roundtrip(void **state) {
+    (void)state;
+    lg_tokenizer *qwen = open_model("llava-ov-tiny"), *llama = open_model("llava-1.5-tiny");
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    char text[256];
+    for (int iter = 0; iter < 400; iter++) {
+        size_t n = random_text(&rng, text, sizeof text);
+        for (int which = 0; which < 2; which++) {
+            lg_tokenizer *tok = which ? llama : qwen;
+            int32_t *ids;
+            size_t nids;
+            assert_int_equal(lg_tokenizer_encode(tok, text, n, &ids, &nids), LG_OK);
+            char *dec;
+            assert_int_equal(lg_tokenizer_decode(tok, ids, nids, 0, &dec, NULL), LG_OK);
+            /* Qwen2: decoding gives the NFC text; Llama: the text itself */
+            char *want =
+                which ? strdup(text) : (char *)utf8proc_NFC((const utf8proc_uint8_t *)text);
+            if (strcmp(dec, want) != 0)
+                fail_msg("%s round trip of \"%s\" gave \"%s\"", which ? "llama" : "qwen2", text,
+                         dec);
+            char *streamed = stream_decode(tok, ids, nids, 0);
+            assert_string_equal(streamed, dec);
+            lg_free(streamed);
+            free(want);
+            lg_free(dec);
+            lg_free(ids);
+        }
+    }
+    /* random bytes: refused (invalid UTF-8) or tokenized, never a crash */
+    for (int iter = 0; iter < 200; iter++) {
+        uint8_t raw[32];
+        size_t n = rng_next(&rng) % sizeof raw;
+        for (size_t i = 0; i < n; i++) raw[i] = (uint8_t)rng_next(&rng);
+        int32_t *ids;
+        size_t nids;
+        lg_status st = lg_tokenizer_encode(qwen, (const char *)raw, n, &ids, &nids);
+        assert_true(st == LG_OK || st == LG_E_ARG);
+        if (st == LG_OK) lg_free(ids);
+    }
+    lg_tokenizer_free(llama);
+    lg_tokenizer_free(qwen);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen2_cases),
@@ -396,6 +467,7 @@ int main(void) {
         cmocka_unit_test(test_qwen25_vl_prompts),
         cmocka_unit_test(test_decode_generations),
         cmocka_unit_test(test_stream_split_characters),
+        cmocka_unit_test(test_random_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
