@@ -254,7 +254,8 @@ LG_API int32_t lg_tokenizer_vocab_size(const lg_tokenizer *tok);
 
 /* The exact bytes id `id` stands for in decoded text, with no context applied: byte-level tokens
  * decoded to raw bytes ("Ġthe" -> " the"; a token may be part of a UTF-8 character), SentencePiece
- * "▁" -> " " and <0xNN> -> that one byte, added/special tokens -> their content. Sets *len and
+ * "▁" -> " " and <0xNN> -> that one byte, added/special tokens -> their content (as the
+ * decoder renders it; unchanged for the usual "<|im_end|>"-style tokens). Sets *len and
  * returns a pointer owned by the tokenizer (not NUL-terminated), or NULL for an id without a
  * token. This is what a constrained decoder matches against. Thread-safe (read-only). */
 LG_API const uint8_t *lg_tokenizer_token_bytes(const lg_tokenizer *tok, int32_t id, size_t *len);

@@ -518,7 +518,6 @@ lg_status lg_tokenizer_encode_ex(lg_tokenizer *tok, const char *text, size_t len
         lg_free(c.ids);
         return tok_fail(tok, st, "encode: %s", c.err.msg);
     }
-    tok->errmsg[0] = '\0';
     *ids = c.ids;
     *n = c.n;
     return LG_OK;
