@@ -135,6 +135,9 @@ static void test_limits_and_io(void **state) {
     assert_non_null(strstr(e.msg, "1920x1080"));
     o.max_pixels = 0;
     assert_int_equal(lg_image_load_file(path, &o, &img, &e), LG_E_ARG);
+    o = lg_image_options_default();
+    o.alpha_mode = (lg_alpha_mode)7;
+    assert_int_equal(lg_image_load_file(path, &o, &img, &e), LG_E_ARG);
     assert_null(img);
     free(path);
     assert_int_equal(lg_image_load_file("/nonexistent/x.png", NULL, &img, &e), LG_E_IO);

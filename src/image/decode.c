@@ -236,6 +236,8 @@ LG_API lg_status lg_image_load_memory(const void *data, size_t size, const char 
     if (!out || (!data && size)) return lg_err_set(err, LG_E_ARG, "%s: invalid argument", name);
     if (opts->max_pixels == 0)
         return lg_err_set(err, LG_E_ARG, "%s: max_pixels must be positive", name);
+    if (opts->alpha_mode != LG_ALPHA_DROP && opts->alpha_mode != LG_ALPHA_WHITE)
+        return lg_err_set(err, LG_E_ARG, "%s: unknown alpha mode %d", name, (int)opts->alpha_mode);
     const uint8_t *d = data;
     img_src src = {d, size, name, opts};
     img_decoded dec = {0};
