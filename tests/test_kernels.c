@@ -190,7 +190,10 @@ static void check_attention(const lg_kernels *t, int nth, at_case c, lg_dtype dt
     snprintf(label, sizeof label,
              "attention %s nth=%d nq=%lld nkv=%lld h=%d/%d hd=%d causal=%d dt=%d", t->name, nth,
              (long long)c.n_q, (long long)c.n_kv, c.n_head, c.n_head_kv, c.hd, c.causal, (int)dt);
-    tu_check_tensor(got, want, n_out, 2e-5, label); /* outputs are convex mixes of |v| <= 1 */
+    /* Outputs are convex mixes of |v| <= 1. The bf16 tables round q, K, V and the probabilities
+     * of the many-query path to bf16 (relative 2^-9 each). */
+    bool bf16 = strcmp(t->name, "avx512") != 0 && strcmp(t->name, "portable") != 0 && c.n_q >= 8;
+    tu_check_tensor(got, want, n_out, bf16 ? 4e-3 : 2e-5, label);
     free(q), free(k), free(v), free(got), free(want);
     kern_ctx_free(kc);
     kern_ctx_free(kr);
@@ -201,7 +204,7 @@ static void test_attention_vs_ref(void **state) {
     const lg_kernels *t[8];
     int nt = fast_tables(t);
     for (int ti = 0; ti < nt; ti++) {
-        if (strcmp(t[ti]->name, "amx-emu") == 0) continue; /* same attention as avx512 */
+        if (strcmp(t[ti]->name, "amx-emu") == 0) continue; /* same attention as avx512bf16 */
         for (int nth = 1; nth <= 2; nth++)
             for (size_t ci = 0; ci < sizeof AT_CASES / sizeof AT_CASES[0]; ci++)
                 for (int dt = 0; dt < 3; dt++)

@@ -43,6 +43,10 @@ typedef struct attn_job {
     int64_t n_qb;               /* query blocks */
     int64_t n_split, split_len; /* direct path: key ranges per (row, KV head) */
     float *part;                /* direct path: partial results */
+    bool bf16;                  /* tiled path on vdpbf16ps (q, k, v, p rounded to bf16) */
+    int hp;                     /* bf16: head_dim pairs */
+    uint32_t *kp;               /* bf16, per KV head: hp x nkp pairs {k[t][2p], k[t][2p+1]} */
+    uint32_t *vp;               /* bf16, per KV head: nkp/2 x hdp pairs {v[2u][d], v[2u+1][d]} */
     atomic_long next;
     kern_ctx *kc;
 } attn_job;
@@ -190,16 +194,10 @@ static void convert_kv_task(void *arg, int ith, int nth) {
     }
 }
 
-/* One register block: rows r0..r0+QR of a task against keys [t0, t0+BK). Updates the running
- * max m, sum l and output o (rows of hdp floats). */
-static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0, float *m, float *l,
-                       float *o) {
+/* S = Q K^T for rows i0..i0+QR (f32 K transposed) against keys [t0, t0+BK). */
+static void scores_f32(const attn_job *j, int h, int64_t i0, int nr, int64_t t0, __m512 s[QR][4]) {
     int hd = j->hd, g = h / j->group;
     const float *kt = j->kt + (int64_t)g * hd * j->nkp + t0;
-    const float *vf = j->vf + ((int64_t)g * j->nkp + t0) * j->hdp;
-    __m512 s[QR][4];
-    for (int r = 0; r < QR; r++)
-        for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
     const float *qr[QR];
     for (int r = 0; r < QR; r++)
         qr[r] = j->q + (i0 + (r < nr ? r : 0)) * j->q_stride + (int64_t)h * hd;
@@ -216,9 +214,39 @@ static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0,
             s[r][3] = _mm512_fmadd_ps(qv, k3, s[r][3]);
         }
     }
-    float p[QR][BK] __attribute__((aligned(64)));
+}
+
+/* The same with bf16 pairs: qb holds QR rows of hp query pairs. */
+static void scores_bf16(const attn_job *j, int h, const uint32_t *qb, int64_t t0, __m512 s[QR][4]) {
+    int g = h / j->group;
+    const uint32_t *kp = j->kp + (int64_t)g * j->hp * j->nkp + t0;
+    for (int p = 0; p < j->hp; p++) {
+        const uint32_t *kd = kp + (int64_t)p * j->nkp;
+        __m512bh k0 = (__m512bh)_mm512_load_si512((const void *)kd);
+        __m512bh k1 = (__m512bh)_mm512_load_si512((const void *)(kd + 16));
+        __m512bh k2 = (__m512bh)_mm512_load_si512((const void *)(kd + 32));
+        __m512bh k3 = (__m512bh)_mm512_load_si512((const void *)(kd + 48));
+#pragma GCC unroll 4
+        for (int r = 0; r < QR; r++) {
+            __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qb[r * j->hp + p]);
+            s[r][0] = _mm512_dpbf16_ps(s[r][0], qv, k0);
+            s[r][1] = _mm512_dpbf16_ps(s[r][1], qv, k1);
+            s[r][2] = _mm512_dpbf16_ps(s[r][2], qv, k2);
+            s[r][3] = _mm512_dpbf16_ps(s[r][3], qv, k3);
+        }
+    }
+}
+
+/* Online softmax for one register block: scales and masks S, updates the running max m and sum
+ * l, rescales the output rows o, and leaves the block's probabilities in p. */
+static void softmax_update(const attn_job *j, int64_t i0, int nr, int64_t t0, __m512 s[QR][4],
+                           float *m, float *l, float *o, float p[QR][BK]) {
     __m512 sc = _mm512_set1_ps(j->scale);
-    for (int r = 0; r < nr; r++) {
+    for (int r = 0; r < QR; r++) {
+        if (r >= nr) { /* rows past the end: zero probabilities */
+            for (int c = 0; c < 4; c++) _mm512_store_ps(p[r] + c * 16, _mm512_setzero_ps());
+            continue;
+        }
         int64_t n_vis = visible(j, i0 + r) - t0; /* keys of this block the row may see */
         __m512 mx = _mm512_set1_ps(-INFINITY);
         __mmask16 mk[4];
@@ -249,7 +277,11 @@ static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0,
                                 _mm512_mul_ps(_mm512_load_ps(o + r * j->hdp + c), vc));
         }
     }
-    /* o[r] += p[r] . V, two rows at a time sharing each V load; 8 vectors cover hd <= 128. */
+}
+
+/* o[r] += p[r] . V (f32), two rows at a time sharing each V load; 8 vectors cover hd <= 128. */
+static void pv_f32(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK], float *o) {
+    const float *vf = j->vf + ((int64_t)g * j->nkp + t0) * j->hdp;
     int nvec = j->hdp / 16;
     for (int r = 0; r < nr; r += 2) {
         bool two = r + 1 < nr;
@@ -274,26 +306,140 @@ static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0,
     }
 }
 
+/* The same with p rounded to bf16 pairs of keys against V in key-pair layout. */
+static void pv_bf16(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK], float *o) {
+    const uint32_t *vp = j->vp + ((int64_t)g * j->nkp + t0) / 2 * j->hdp;
+    uint32_t pp[QR][BK / 2] __attribute__((aligned(64)));
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < BK; c += 32) {
+            __m512bh b =
+                _mm512_cvtne2ps_pbh(_mm512_load_ps(p[r] + c + 16), _mm512_load_ps(p[r] + c));
+            _mm512_store_si512((void *)(pp[r] + c / 2), (__m512i)b);
+        }
+    int nvec = j->hdp / 16;
+    for (int r = 0; r < nr; r += 2) {
+        bool two = r + 1 < nr;
+        __m512 a0[8], a1[8];
+        for (int c = 0; c < nvec; c++) {
+            a0[c] = _mm512_load_ps(o + r * j->hdp + c * 16);
+            a1[c] = two ? _mm512_load_ps(o + (r + 1) * j->hdp + c * 16) : _mm512_setzero_ps();
+        }
+        for (int t = 0; t < BK / 2; t++) {
+            __m512bh p0 = (__m512bh)_mm512_set1_epi32((int)pp[r][t]);
+            __m512bh p1 = (__m512bh)_mm512_set1_epi32(two ? (int)pp[r + 1][t] : 0);
+            const uint32_t *vt = vp + (int64_t)t * j->hdp;
+            for (int c = 0; c < nvec; c++) {
+                __m512bh vv = (__m512bh)_mm512_load_si512((const void *)(vt + c * 16));
+                a0[c] = _mm512_dpbf16_ps(a0[c], p0, vv);
+                a1[c] = _mm512_dpbf16_ps(a1[c], p1, vv);
+            }
+        }
+        for (int c = 0; c < nvec; c++) {
+            _mm512_store_ps(o + r * j->hdp + c * 16, a0[c]);
+            if (two) _mm512_store_ps(o + (r + 1) * j->hdp + c * 16, a1[c]);
+        }
+    }
+}
+
+/* One register block: rows i0..i0+nr (task-local row lr) against keys [t0, t0+BK). */
+static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0, float *m, float *l,
+                       float *o, const uint32_t *qb) {
+    __m512 s[QR][4];
+    for (int r = 0; r < QR; r++)
+        for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
+    if (j->bf16)
+        scores_bf16(j, h, qb, t0, s);
+    else
+        scores_f32(j, h, i0, nr, t0, s);
+    float p[QR][BK] __attribute__((aligned(64)));
+    softmax_update(j, i0, nr, t0, s, m, l, o, p);
+    if (j->bf16)
+        pv_bf16(j, h / j->group, nr, t0, p, o);
+    else
+        pv_f32(j, h / j->group, nr, t0, p, o);
+}
+
+/* K, V -> kp, vp (bf16 pairs) for key pairs of every KV head. */
+static void convert_kv_bf16_task(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    int64_t lo, hi, hd = j->hd, np = j->nkp / 2;
+    kern_split(np * j->n_head_kv, ith, nth, &lo, &hi);
+    uint16_t kb[2][128] __attribute__((aligned(64)));
+    for (int64_t u = lo; u < hi; u++) {
+        int g = (int)(u / np);
+        int64_t t2 = u % np;
+        uint32_t *kp = j->kp + (int64_t)g * j->hp * j->nkp;
+        uint32_t *vp = j->vp + ((int64_t)g * np + t2) * j->hdp;
+        __m512i vlo[8], vhi[8];
+        for (int e = 0; e < 2; e++) {
+            int64_t t = 2 * t2 + e, off = t * j->kv_stride + (int64_t)g * hd;
+            bool real = t < j->n_kv; /* padding keys: zeros, masked out of every softmax */
+            for (int64_t c = 0; c < j->hdp; c += 16) {
+                __mmask16 mk = real ? tmask(hd - c) : 0;
+                __m512 kv = load_kv(j->k, j->dt, off + c, mk);
+                __m512 vv = load_kv(j->v, j->dt, off + c, mk);
+                _mm256_store_si256((__m256i *)(kb[e] + c), (__m256i)_mm512_cvtneps_pbh(kv));
+                __m512i v32 = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(vv));
+                if (e == 0)
+                    vlo[c / 16] = v32;
+                else
+                    vhi[c / 16] = _mm512_slli_epi32(v32, 16);
+            }
+        }
+        for (int c = 0; c < j->hdp / 16; c++)
+            _mm512_store_si512((void *)(vp + c * 16), _mm512_or_si512(vlo[c], vhi[c]));
+        for (int p = 0; p < j->hp; p++) {
+            uint32_t a, b;
+            memcpy(&a, kb[0] + 2 * p, 4);
+            memcpy(&b, kb[1] + 2 * p, 4);
+            kp[(int64_t)p * j->nkp + 2 * t2] = a;
+            kp[(int64_t)p * j->nkp + 2 * t2 + 1] = b;
+        }
+    }
+}
+
+/* Rounds the task's query rows to bf16 pairs (rows past n_q: zeros). */
+static void queries_bf16(const attn_job *j, int h, int64_t i0, int64_t nrow, uint32_t *qb) {
+    for (int64_t r = 0; r < QB; r++) {
+        uint32_t *dst = qb + r * j->hp;
+        if (r >= nrow) {
+            memset(dst, 0, (size_t)j->hp * 4);
+            continue;
+        }
+        const float *src = j->q + (i0 + r) * j->q_stride + (int64_t)h * j->hd;
+        uint16_t tmp[128 + 32] __attribute__((aligned(64)));
+        for (int c = 0; c < j->hd; c += 32) {
+            __m512 lo = _mm512_maskz_loadu_ps(tmask(j->hd - c), src + c);
+            __m512 hi = _mm512_maskz_loadu_ps(tmask(j->hd - c - 16), src + c + 16);
+            _mm512_store_si512((void *)(tmp + c), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+        memcpy(dst, tmp, (size_t)j->hp * 4);
+    }
+}
+
 static void tiled_task(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *j = arg;
-    float *o = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)QB * j->hdp * 4);
+    float *o = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith,
+                            (size_t)QB * j->hdp * 4 + (size_t)QB * 64 * 4);
+    uint32_t *qb = (uint32_t *)(o + QB * j->hdp); /* bf16: the task's query pairs */
     int64_t n_tasks = j->n_qb * j->n_head;
     for (;;) {
         /* Dynamic order: causal blocks differ in work; later query blocks (more keys) first. */
         int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (t >= n_tasks) break;
-        int64_t qb = j->n_qb - 1 - t / j->n_head;
+        int64_t blk = j->n_qb - 1 - t / j->n_head;
         int h = (int)(t % j->n_head);
-        int64_t i0 = qb * QB, nrow = j->n_q - i0 < QB ? j->n_q - i0 : QB;
+        int64_t i0 = blk * QB, nrow = j->n_q - i0 < QB ? j->n_q - i0 : QB;
         float m[QB], l[QB];
         for (int r = 0; r < QB; r++) m[r] = -INFINITY, l[r] = 0.0f;
         memset(o, 0, (size_t)QB * j->hdp * 4);
+        if (j->bf16) queries_bf16(j, h, i0, nrow, qb);
         int64_t n_keys = visible(j, i0 + nrow - 1);
         for (int64_t t0 = 0; t0 < n_keys; t0 += BK)
             for (int64_t r = 0; r < nrow; r += QR)
                 block_rows(j, h, i0 + r, nrow - r < QR ? (int)(nrow - r) : QR, t0, m + r, l + r,
-                           o + r * j->hdp);
+                           o + r * j->hdp, qb + r * j->hp);
         for (int64_t r = 0; r < nrow; r++) {
             float *dst = j->out + (i0 + r) * (int64_t)j->n_head * j->hd + (int64_t)h * j->hd;
             float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
@@ -305,10 +451,10 @@ static void tiled_task(void *arg, int ith, int nth) {
     }
 }
 
-void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
-                           lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
-                           int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
-                           int64_t q_pos0, float scale) {
+static void attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
+                      lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
+                      int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
+                      int64_t q_pos0, float scale, bool bf16) {
     if (head_dim > 128 || n_head % n_head_kv != 0) { /* outside what the registers hold */
         kern_ref_table()->attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv,
                                     head_dim, q_stride, kv_stride, causal, q_pos0, scale);
@@ -331,6 +477,8 @@ void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void 
                   .group = n_head / n_head_kv,
                   .causal = causal,
                   .scale = scale,
+                  .bf16 = bf16,
+                  .hp = (head_dim + 1) / 2,
                   .kc = kc};
     atomic_init(&j.next, 0);
     kern_pool *pool = kern_ctx_pool(kc);
@@ -351,10 +499,35 @@ void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void 
     }
     j.nkp = (n_kv + BK - 1) / BK * BK;
     j.n_qb = (n_q + QB - 1) / QB;
-    size_t per_head = (size_t)(j.hd + j.hdp) * (size_t)j.nkp;
-    float *buf = kern_scratch(kc, KERN_SCRATCH_KV, per_head * (size_t)n_head_kv * 4);
-    j.kt = buf;
-    j.vf = buf + (size_t)j.hd * (size_t)j.nkp * (size_t)n_head_kv;
-    kern_pool_run(pool, convert_kv_task, &j);
+    if (bf16) {
+        size_t kp_n = (size_t)j.hp * (size_t)j.nkp * (size_t)n_head_kv;
+        size_t vp_n = (size_t)j.nkp / 2 * (size_t)j.hdp * (size_t)n_head_kv;
+        uint32_t *buf = kern_scratch(kc, KERN_SCRATCH_KV, (kp_n + vp_n) * 4);
+        j.kp = buf;
+        j.vp = buf + kp_n; /* kp_n is a multiple of 64 entries: vp stays 64-byte aligned */
+        kern_pool_run(pool, convert_kv_bf16_task, &j);
+    } else {
+        size_t per_head = (size_t)(j.hd + j.hdp) * (size_t)j.nkp;
+        float *buf = kern_scratch(kc, KERN_SCRATCH_KV, per_head * (size_t)n_head_kv * 4);
+        j.kt = buf;
+        j.vf = buf + (size_t)j.hd * (size_t)j.nkp * (size_t)n_head_kv;
+        kern_pool_run(pool, convert_kv_task, &j);
+    }
     kern_pool_run(pool, tiled_task, &j);
+}
+
+void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
+                           lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
+                           int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
+                           int64_t q_pos0, float scale) {
+    attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv, head_dim, q_stride,
+              kv_stride, causal, q_pos0, scale, false);
+}
+
+void kern_avx512bf16_attention(kern_ctx *kc, float *out, const float *q, const void *k,
+                               const void *v, lg_dtype kv_dtype, int64_t n_q, int64_t n_kv,
+                               int n_head, int n_head_kv, int head_dim, int64_t q_stride,
+                               int64_t kv_stride, bool causal, int64_t q_pos0, float scale) {
+    attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv, head_dim, q_stride,
+              kv_stride, causal, q_pos0, scale, true);
 }

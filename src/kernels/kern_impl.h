@@ -80,6 +80,12 @@ void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void 
                            lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                            int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
                            int64_t q_pos0, float scale);
+/* The same on vdpbf16ps for the tiled (many-query) path: q, K, V and the probabilities rounded
+ * to bf16, f32 accumulation and softmax. */
+void kern_avx512bf16_attention(kern_ctx *kc, float *out, const float *q, const void *k,
+                               const void *v, lg_dtype kv_dtype, int64_t n_q, int64_t n_kv,
+                               int n_head, int n_head_kv, int head_dim, int64_t q_stride,
+                               int64_t kv_stride, bool causal, int64_t q_pos0, float scale);
 /* Converts rows [r0, r1) of x (m x n_in f32) to bf16 rows of kp elements (zero-padded). */
 void kern_avx512_rows_to_bf16(const float *x, int64_t n_in, int64_t kp, int64_t r0, int64_t r1,
                               uint16_t *dst);

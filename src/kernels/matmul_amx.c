@@ -165,14 +165,14 @@ static void amx_emu_matmul(kern_ctx *kc, float *y, const float *x, const kern_we
 static const lg_kernels amx_table = {
     .name = "amx",
     .matmul = amx_matmul,
-    .attention = kern_avx512_attention,
+    .attention = kern_avx512bf16_attention,
     .prepare = kern_prepare_vnni16,
 };
 
 static const lg_kernels amx_emu_table = {
     .name = "amx-emu",
     .matmul = amx_emu_matmul,
-    .attention = kern_avx512_attention,
+    .attention = kern_avx512bf16_attention,
     .prepare = kern_prepare_vnni16,
 };
 

@@ -532,7 +532,7 @@ static const lg_kernels avx512_table = {
 static const lg_kernels avx512bf16_table = {
     .name = "avx512bf16",
     .matmul = kern_avx512bf16_matmul,
-    .attention = kern_avx512_attention,
+    .attention = kern_avx512bf16_attention,
     .prepare = kern_prepare_vnni16,
 };
 
