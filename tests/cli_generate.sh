@@ -101,7 +101,7 @@ for i in 1 2; do
 done
 $PY -c "import json,sys; a,b=(json.load(open(f))['ids'] for f in sys.argv[1:]); assert a==b and len(a)==12" \
   "$TMP/s1.out" "$TMP/s2.out" || fail "seeded sampling does not reproduce"
-"$BIN" generate --model "$OV" --input-ids "$TMP/t.json" -n 1 --kv-type bf16 > /dev/null || fail "--kv-type bf16"
+"$BIN" generate --model "$OV" --input-ids "$TMP/t.json" -n 1 --kv-type bf16 --no-prepack > /dev/null || fail "--kv-type bf16"
 
 # 4. usage errors: exit 2
 usage() {

@@ -66,6 +66,8 @@ static void print_help(void) {
         "      --exact                the float32 reference kernels (slow, bit-for-bit stable)\n"
         "      --threads N            compute threads (default: one per core)\n"
         "      --kv-type T            KV cache type: f32 (default), bf16, f16\n"
+        "      --no-prepack           keep the fast kernels from repacking the weights at load\n"
+        "                             (faster start, slower products)\n"
         "  -h, --help                 show this help\n");
 }
 
@@ -101,7 +103,8 @@ static int parse(int argc, char **argv, gen_opts *o) {
         OPT_DUMP_FEAT,
         OPT_EXACT,
         OPT_THREADS,
-        OPT_KV
+        OPT_KV,
+        OPT_NO_PREPACK
     };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
@@ -121,6 +124,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
         {"exact", no_argument, NULL, OPT_EXACT},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"kv-type", required_argument, NULL, OPT_KV},
+        {"no-prepack", no_argument, NULL, OPT_NO_PREPACK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -209,6 +213,9 @@ static int parse(int argc, char **argv, gen_opts *o) {
                 o->mp.kv_type = LG_KV_F16;
             else
                 return app_usage_error(CMD, "--kv-type must be f32, bf16 or f16");
+            break;
+        case OPT_NO_PREPACK:
+            o->mp.prepack = 0;
             break;
         case 'h':
             print_help();

@@ -10,7 +10,7 @@
 
 lg_model_params lg_model_params_default(void) {
     return (lg_model_params){
-        .n_threads = 0, .kernels = "auto", .kv_type = LG_KV_F32, .max_context = 0};
+        .n_threads = 0, .kernels = "auto", .kv_type = LG_KV_F32, .max_context = 0, .prepack = -1};
 }
 
 static lg_status check_params(const lg_model_params *p, lg_error *err) {
@@ -25,7 +25,50 @@ static lg_status check_params(const lg_model_params *p, lg_error *err) {
     if (p->kv_type != LG_KV_F32 && p->kv_type != LG_KV_BF16 && p->kv_type != LG_KV_F16)
         return lg_err_set(err, LG_E_ARG, "unknown KV cache type %d", (int)p->kv_type);
     if (p->max_context < 0) return lg_err_set(err, LG_E_ARG, "max_context must be >= 0");
+    if (p->prepack < -1 || p->prepack > 1)
+        return lg_err_set(err, LG_E_ARG, "prepack must be -1, 0 or 1");
     return LG_OK;
+}
+
+/* Calls fn on every weight matrix a forward pass multiplies by (the tied LM head once; the
+ * token embedding itself is only read row by row). */
+static void for_each_matmul_weight(lg_model *m, kern_ctx *kc,
+                                   void (*fn)(kern_ctx *, kern_weight *)) {
+    mdl_weights *w = &m->w;
+    const mdl_config *c = &m->cfg;
+    if (w->vit.layers) {
+        fn(kc, &w->vit.patch);
+        for (int il = 0; il < c->vit.n_layer; il++) {
+            vit_layer *l = &w->vit.layers[il];
+            kern_weight *ws[] = {&l->q, &l->k, &l->v, &l->o, &l->fc1, &l->fc2};
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(kc, ws[i]);
+        }
+    }
+    fn(kc, &w->proj.l1);
+    fn(kc, &w->proj.l2);
+    if (w->dec.layers) {
+        for (int il = 0; il < c->dec.n_layer; il++) {
+            dec_layer *l = &w->dec.layers[il];
+            kern_weight *ws[] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(kc, ws[i]);
+        }
+    }
+    fn(kc, &w->dec.lm_head);
+}
+
+static void release(kern_ctx *kc, kern_weight *w) {
+    (void)kc;
+    kern_weight_release(w);
+}
+
+/* Lets the fast kernels repack the weights once into their layout (a bf16 copy of the same
+ * size, never float32); the reference path reads the mapping directly. */
+static void prepare_weights(lg_model *m, int prepack) {
+    if (prepack == 0 || strcmp(m->kernels, "ref") == 0) return;
+    kern_ctx *kc = kern_ctx_create(m->n_threads, m->kernels);
+    if (!kc) return; /* check_params already created one: not expected, and not fatal */
+    if (strcmp(kern_ctx_table(kc)->name, "ref") != 0) for_each_matmul_weight(m, kc, kern_prepare);
+    kern_ctx_free(kc);
 }
 
 lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model **out,
@@ -56,12 +99,14 @@ lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model
                                            : LG_DT_F32;
     m->n_ctx = m->cfg.dec.n_ctx_max;
     if (p.max_context > 0 && p.max_context < m->n_ctx) m->n_ctx = p.max_context;
+    prepare_weights(m, p.prepack);
     *out = m;
     return LG_OK;
 }
 
 void lg_model_free(lg_model *m) {
     if (!m) return;
+    if (m->w.dec.layers) for_each_matmul_weight(m, NULL, release);
     mdl_weights_free(&m->w);
     st_close(&m->st);
     lg_free(m->dir);
