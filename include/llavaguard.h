@@ -602,6 +602,27 @@ LG_API lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n
                                      const lg_generate_params *gp, int32_t **out_ids,
                                      size_t *n_out);
 
+/* ---- machine limits (for benchmarks) -------------------------------------------------------- */
+/* (section owned by src/kernels/) */
+
+/* This machine's ceilings, measured in place over n_threads threads (<= 0: one per online
+ * core): the instruction peak of the best matrix unit (a register-tile loop of AMX tdpbf16ps,
+ * else AVX512-BF16 vdpbf16ps, else AVX-512 f32 FMA: the hardware's figure, not our GEMM's), the
+ * f32 FMA peak, and the all-core memory read bandwidth (several accumulators per thread, a
+ * buffer far larger than the caches). Takes about a second. */
+typedef struct lg_machine_limits {
+    double gemm_gflops;      /* best matrix unit, GFLOP/s */
+    const char *gemm_unit;   /* "amx-bf16", "avx512-bf16", "avx512-fma" or "none" */
+    double fma_gflops;       /* AVX-512 f32 FMA, GFLOP/s (0 without AVX-512) */
+    double bandwidth_gbps;   /* memory read bandwidth, GB/s */
+    int n_threads;           /* threads measured */
+    const char *cpu;         /* processor brand string */
+    const char *kernels;     /* the kernel table "auto" picks on this CPU */
+} lg_machine_limits;
+
+/* Fills *out (strings are static). LG_E_NOMEM when the buffers cannot be allocated. */
+LG_API lg_status lg_machine_limits_measure(int n_threads, lg_machine_limits *out, lg_error *err);
+
 /* ---- verdicts ------------------------------------------------------------------------------- */
 /* (section owned by src/decode/ and src/api/) */
 

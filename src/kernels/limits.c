@@ -49,3 +49,27 @@ double kern_read_bandwidth_gbps(kern_ctx *kc, size_t bytes) {
     lg_aligned_free(buf);
     return best;
 }
+
+/* ---- the public entry point (include/llavaguard.h, "machine limits") ---- */
+
+lg_status lg_machine_limits_measure(int n_threads, lg_machine_limits *out, lg_error *err) {
+    kern_ctx *kc = kern_ctx_create(n_threads, "auto");
+    if (!kc) return lg_err_set(err, LG_E_NOMEM, "machine limits: cannot create the threads");
+    lg_machine_limits r = {0};
+    double amx = kern_peak_amx_gflops(kc), dp = kern_peak_dpbf16_gflops(kc);
+    r.fma_gflops = kern_peak_fma_gflops(kc);
+    r.gemm_gflops = amx > 0 ? amx : dp > 0 ? dp : r.fma_gflops;
+    r.gemm_unit = amx > 0            ? "amx-bf16"
+                  : dp > 0           ? "avx512-bf16"
+                  : r.fma_gflops > 0 ? "avx512-fma"
+                                     : "none";
+    r.bandwidth_gbps = kern_read_bandwidth_gbps(kc, 0);
+    r.n_threads = kern_ctx_threads(kc);
+    r.cpu = kern_cpu_name();
+    r.kernels = kern_ctx_table(kc)->name;
+    kern_ctx_free(kc);
+    if (r.bandwidth_gbps <= 0.0)
+        return lg_err_set(err, LG_E_NOMEM, "machine limits: cannot allocate the bandwidth buffer");
+    *out = r;
+    return LG_OK;
+}
