@@ -69,6 +69,10 @@ typedef struct fsm_table {
     int8_t *next;
 } fsm_table;
 
+/* The allowed token (from `state`) with the largest logit, first on ties; -1 when none. This is
+ * the whole per-token cost of the constraint in greedy decoding: one pass over the logits. */
+int32_t fsm_best_allowed(const fsm_table *t, int state, const float *logits, size_t n_logits);
+
 lg_status fsm_table_build(fsm_table *t, const vd_tok *tok, size_t n_vocab, lg_error *err);
 void fsm_table_free(fsm_table *t);
 

@@ -69,6 +69,19 @@ lg_status fsm_table_build(fsm_table *t, const vd_tok *tok, size_t n_vocab, lg_er
     return LG_OK;
 }
 
+int32_t fsm_best_allowed(const fsm_table *t, int state, const float *logits, size_t n_logits) {
+    const int8_t *next = t->next + (size_t)state * t->n_vocab;
+    size_t n = n_logits < t->n_vocab ? n_logits : t->n_vocab;
+    int32_t best = -1;
+    float best_logit = 0.0f;
+    for (size_t id = 0; id < n; id++)
+        if (next[id] != FSM_REJECT && (best < 0 || logits[id] > best_logit)) {
+            best = (int32_t)id;
+            best_logit = logits[id];
+        }
+    return best;
+}
+
 void fsm_table_free(fsm_table *t) {
     if (!t) return;
     lg_free(t->next);

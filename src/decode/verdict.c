@@ -228,9 +228,7 @@ static int32_t pick_token(dstate *d, const fsm_table *fsm, int state) {
     size_t nv = d->lm->n_vocab;
     const int8_t *next = fsm->next + (size_t)state * fsm->n_vocab;
     const float *lg = d->logits;
-    int32_t best = -1;
-    for (size_t id = 0; id < nv && id < fsm->n_vocab; id++)
-        if (next[id] != FSM_REJECT && (best < 0 || lg[id] > lg[best])) best = (int32_t)id;
+    int32_t best = fsm_best_allowed(fsm, state, lg, nv);
     const vd_params *p = d->params;
     if (best < 0 || p->temperature <= 0) return best;
     for (size_t id = 0; id < nv; id++)
