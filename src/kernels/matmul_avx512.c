@@ -13,6 +13,7 @@
 #include "core/core.h"
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* Below this many rows the product streams the weights (exact f32 activations); from it on,
@@ -116,20 +117,39 @@ typedef struct mm_job {
     int64_t n_mb, n_nb;  /* number of row / column blocks in the chunk */
     kern_block_fn block;
     kern_ctx *kc;
+    atomic_long next; /* work handed out so far (dynamic scheduling) */
 } mm_job;
+
+/* Hands out [*lo, *hi) of n items, `chunk` at a time, to whichever thread asks first: a thread
+ * that the OS preempts (a shared machine) does not hold up the others with a fixed share. */
+static bool grab(mm_job *j, int64_t n, int64_t chunk, int64_t *lo, int64_t *hi) {
+    *lo = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
+    if (*lo >= n) return false;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+    return true;
+}
+
+/* Chunks of about 1/(8*nth) of the work, at least `min`: long contiguous runs for the
+ * prefetchers, enough pieces to even out. */
+static int64_t chunk_of(int64_t n, int nth, int64_t min) {
+    int64_t c = n / (8 * (int64_t)nth);
+    return c < min ? min : c;
+}
 
 static void gemv_rowmajor_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
-    int64_t n_out = j->w->n_out, lo, hi;
-    kern_split((n_out + 3) / 4, ith, nth, &lo, &hi);
-    for (int64_t i = 0; i < j->m; i++) {
-        float *yi = j->y + i * n_out;
-        for (int64_t g = lo; g < hi; g++) {
-            int64_t o0 = g * 4;
-            int nrow = n_out - o0 < 4 ? (int)(n_out - o0) : 4;
-            gemv_rows4(j->x + i * j->w->n_in, j->w, o0, nrow, yi + o0);
-            if (j->bias)
-                for (int r = 0; r < nrow; r++) yi[o0 + r] += j->bias[o0 + r];
+    (void)ith;
+    int64_t n_out = j->w->n_out, lo, hi, n_g = (n_out + 3) / 4;
+    while (grab(j, n_g, chunk_of(n_g, nth, 64), &lo, &hi)) {
+        for (int64_t i = 0; i < j->m; i++) {
+            float *yi = j->y + i * n_out;
+            for (int64_t g = lo; g < hi; g++) {
+                int64_t o0 = g * 4;
+                int nrow = n_out - o0 < 4 ? (int)(n_out - o0) : 4;
+                gemv_rows4(j->x + i * j->w->n_in, j->w, o0, nrow, yi + o0);
+                if (j->bias)
+                    for (int r = 0; r < nrow; r++) yi[o0 + r] += j->bias[o0 + r];
+            }
         }
     }
 }
@@ -181,39 +201,50 @@ static void gemv_packed_task(void *arg, int ith, int nth) {
     const kern_weight *w = j->w;
     int64_t n_out = w->n_out, n_in = w->n_in, kp = kern_pack_kp(n_in), lo, hi;
     const uint16_t *packed = w->packed;
-    kern_split(kern_pack_n16(n_out) / 16, ith, nth, &lo, &hi);
+    (void)ith;
+    int64_t n_p = kern_pack_n16(n_out) / 16;
     __m512 out[GEMV_ROWS];
     for (int64_t i0 = 0; i0 < j->m; i0 += GEMV_ROWS) {
         int mr = j->m - i0 < GEMV_ROWS ? (int)(j->m - i0) : GEMV_ROWS;
-        for (int64_t p = lo; p < hi; p++) {
-            const uint16_t *panel = packed + p * kp * 16;
-            if (p + 1 < hi) _mm_prefetch((const char *)(panel + kp * 16), _MM_HINT_T0);
-            switch (mr) {
-            case 1:
-                gemv_panel(j->x + i0 * n_in, n_in, 1, n_in, panel, out);
-                break;
-            case 2:
-                gemv_panel(j->x + i0 * n_in, n_in, 2, n_in, panel, out);
-                break;
-            case 3:
-                gemv_panel(j->x + i0 * n_in, n_in, 3, n_in, panel, out);
-                break;
-            default:
-                gemv_panel(j->x + i0 * n_in, n_in, 4, n_in, panel, out);
-                break;
+        if (i0 > 0) break; /* m < GEMV_ROWS here (KERN_GEMM_MIN_M); see matmul_stream */
+        while (grab(j, n_p, chunk_of(n_p, nth, 16), &lo, &hi))
+            for (int64_t p = lo; p < hi; p++) {
+                const uint16_t *panel = packed + p * kp * 16;
+                if (p + 1 < hi) _mm_prefetch((const char *)(panel + kp * 16), _MM_HINT_T0);
+                switch (mr) {
+                case 1:
+                    gemv_panel(j->x + i0 * n_in, n_in, 1, n_in, panel, out);
+                    break;
+                case 2:
+                    gemv_panel(j->x + i0 * n_in, n_in, 2, n_in, panel, out);
+                    break;
+                case 3:
+                    gemv_panel(j->x + i0 * n_in, n_in, 3, n_in, panel, out);
+                    break;
+                default:
+                    gemv_panel(j->x + i0 * n_in, n_in, 4, n_in, panel, out);
+                    break;
+                }
+                int64_t o0 = p * 16;
+                __mmask16 mk = tail_mask(n_out - o0);
+                __m512 b = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o0) : _mm512_setzero_ps();
+                for (int r = 0; r < mr; r++)
+                    _mm512_mask_storeu_ps(j->y + (i0 + r) * n_out + o0, mk,
+                                          _mm512_add_ps(out[r], b));
             }
-            int64_t o0 = p * 16;
-            __mmask16 mk = tail_mask(n_out - o0);
-            __m512 b = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o0) : _mm512_setzero_ps();
-            for (int r = 0; r < mr; r++)
-                _mm512_mask_storeu_ps(j->y + (i0 + r) * n_out + o0, mk, _mm512_add_ps(out[r], b));
-        }
     }
 }
 
 static void matmul_stream(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
                           const float *bias, int64_t m) {
+    if (m > GEMV_ROWS) { /* one pass over the weights per GEMV_ROWS activation rows */
+        matmul_stream(kc, y, x, w, bias, GEMV_ROWS);
+        matmul_stream(kc, y + GEMV_ROWS * w->n_out, x + GEMV_ROWS * w->n_in, w, bias,
+                      m - GEMV_ROWS);
+        return;
+    }
     mm_job j = {.y = y, .x = x, .w = w, .bias = bias, .m = m};
+    atomic_init(&j.next, 0);
     if (w->packed_kind == KERN_PACK_VNNI16)
         kern_pool_run(kern_ctx_pool(kc), gemv_packed_task, &j);
     else
@@ -320,27 +351,29 @@ static void pack_chunk_task(void *arg, int ith, int nth) {
 
 static void gemm_tasks(void *arg, int ith, int nth) {
     mm_job *j = arg;
+    (void)nth;
     int64_t n_tasks = j->n_mb * j->n_nb, lo, hi;
-    kern_split(n_tasks, ith, nth, &lo, &hi);
     int64_t n_out = j->w->n_out;
-    for (int64_t t = lo; t < hi; t++) {
-        int64_t ib = t / j->n_nb, jb = t % j->n_nb; /* row-block major: A block stays in cache */
-        int64_t r0 = ib * j->mb, c0 = j->n0 + jb * j->nb;
-        kern_block_args ba = {
-            .a = j->a16 + r0 * j->kp,
-            .kp = j->kp,
-            .n_in = j->w->n_in,
-            .rows = j->m - r0 < j->mb ? j->m - r0 : j->mb,
-            .b = (const uint16_t *)j->b + ((c0 - j->n0) / 16) * j->kp * 16,
-            .cols = j->n1 - c0 < j->nb ? j->n1 - c0 : j->nb,
-            .c = j->y + r0 * n_out + c0,
-            .ldc = n_out,
-            .bias = j->bias ? j->bias + c0 : NULL,
-            .ith = ith,
-            .kc = j->kc,
-        };
-        j->block(&ba);
-    }
+    while (grab(j, n_tasks, 1, &lo, &hi))
+        for (int64_t t = lo; t < hi; t++) {
+            int64_t ib = t / j->n_nb,
+                    jb = t % j->n_nb; /* row-block major: A block stays in cache */
+            int64_t r0 = ib * j->mb, c0 = j->n0 + jb * j->nb;
+            kern_block_args ba = {
+                .a = j->a16 + r0 * j->kp,
+                .kp = j->kp,
+                .n_in = j->w->n_in,
+                .rows = j->m - r0 < j->mb ? j->m - r0 : j->mb,
+                .b = (const uint16_t *)j->b + ((c0 - j->n0) / 16) * j->kp * 16,
+                .cols = j->n1 - c0 < j->nb ? j->n1 - c0 : j->nb,
+                .c = j->y + r0 * n_out + c0,
+                .ldc = n_out,
+                .bias = j->bias ? j->bias + c0 : NULL,
+                .ith = ith,
+                .kc = j->kc,
+            };
+            j->block(&ba);
+        }
 }
 
 /* Largest column chunk packed per call for weights that kern_prepare did not pack. */
@@ -385,6 +418,7 @@ void kern_bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w
         j.nb = nb;
         while (j.nb > 64 && j.n_mb * ((n1 - n0 + j.nb - 1) / j.nb) < 2 * nth) j.nb /= 2;
         j.n_nb = (n1 - n0 + j.nb - 1) / j.nb;
+        atomic_store(&j.next, 0);
         kern_pool_run(pool, gemm_tasks, &j);
     }
 }
@@ -481,26 +515,27 @@ static void gemm_f32_task(void *arg, int ith, int nth) {
     const kern_weight *w = j->w;
     int64_t n_in = w->n_in, n_out = w->n_out, lo, hi;
     int64_t n_tasks = j->n_mb * j->n_nb;
-    kern_split(n_tasks, ith, nth, &lo, &hi);
+    (void)nth;
     float *bp = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)F_NB * F_KC * 4);
-    for (int64_t t = lo; t < hi; t++) {
-        int64_t jb = t / j->n_mb, ib = t % j->n_mb; /* column-block major: B block reused */
-        int64_t c0 = jb * F_NB, ncol = n_out - c0 < F_NB ? n_out - c0 : F_NB;
-        int64_t r0 = ib * j->mb, rows = j->m - r0 < j->mb ? j->m - r0 : j->mb;
-        int nv = (int)((ncol + 15) / 16), last = (int)(ncol - (nv - 1) * 16);
-        for (int64_t k0 = 0; k0 < n_in; k0 += F_KC) {
-            int64_t kc = n_in - k0 < F_KC ? n_in - k0 : F_KC;
-            pack_f32_block(w, c0, ncol, k0, kc, bp);
-            for (int64_t i = r0; i < r0 + rows; i += F_MR) {
-                int mr = r0 + rows - i < F_MR ? (int)(r0 + rows - i) : F_MR;
-                mk_f32_any(mr, nv, j->x + i * n_in + k0, n_in, bp, kc, j->y + i * n_out + c0, n_out,
-                           k0 > 0, last);
+    while (grab(j, n_tasks, 1, &lo, &hi))
+        for (int64_t t = lo; t < hi; t++) {
+            int64_t jb = t / j->n_mb, ib = t % j->n_mb; /* column-block major: B block reused */
+            int64_t c0 = jb * F_NB, ncol = n_out - c0 < F_NB ? n_out - c0 : F_NB;
+            int64_t r0 = ib * j->mb, rows = j->m - r0 < j->mb ? j->m - r0 : j->mb;
+            int nv = (int)((ncol + 15) / 16), last = (int)(ncol - (nv - 1) * 16);
+            for (int64_t k0 = 0; k0 < n_in; k0 += F_KC) {
+                int64_t kc = n_in - k0 < F_KC ? n_in - k0 : F_KC;
+                pack_f32_block(w, c0, ncol, k0, kc, bp);
+                for (int64_t i = r0; i < r0 + rows; i += F_MR) {
+                    int mr = r0 + rows - i < F_MR ? (int)(r0 + rows - i) : F_MR;
+                    mk_f32_any(mr, nv, j->x + i * n_in + k0, n_in, bp, kc, j->y + i * n_out + c0,
+                               n_out, k0 > 0, last);
+                }
             }
+            if (j->bias)
+                for (int64_t i = r0; i < r0 + rows; i++)
+                    for (int64_t c = c0; c < c0 + ncol; c++) j->y[i * n_out + c] += j->bias[c];
         }
-        if (j->bias)
-            for (int64_t i = r0; i < r0 + rows; i++)
-                for (int64_t c = c0; c < c0 + ncol; c++) j->y[i * n_out + c] += j->bias[c];
-    }
 }
 
 void kern_avx512_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
@@ -511,6 +546,7 @@ void kern_avx512_matmul(kern_ctx *kc, float *y, const float *x, const kern_weigh
     }
     int nth = kern_ctx_threads(kc);
     mm_job j = {.y = y, .x = x, .w = w, .bias = bias, .m = m, .kc = kc};
+    atomic_init(&j.next, 0);
     j.n_nb = (w->n_out + F_NB - 1) / F_NB;
     /* Row blocks of up to 192 rows (the A block stays in L2 across a k-block); more when there
      * are too few column blocks to keep every thread busy. */
