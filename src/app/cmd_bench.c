@@ -1,10 +1,857 @@
 /*
- * cmd_bench.c — `llavaguard bench`: placeholder until its issue lands; it says so and exits 1.
+ * cmd_bench.c — `llavaguard bench`: measures this machine's limits (lg_machine_limits_measure:
+ * the best matrix unit's instruction peak and the memory read bandwidth), then every stage of a
+ * verdict on a real-shaped model — image decode, preprocessing, the vision tower per crop,
+ * prefill of N tokens, decode per token, a whole 1024x768 verdict with the rationale off and on —
+ * as median times, GFLOP/s or GB/s, % of the measured limit, and the speedup over the --exact
+ * (reference-kernel) path measured in the same run. --synthetic 0.5b|7b writes random weights
+ * with the LlavaGuard v1.2 shapes (LLaVA-OneVision: SigLIP so400m + Qwen2) to a temporary folder,
+ * so no download is needed. Output: a table, or one JSON object with --json (issue 7).
  */
 #include "app.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD "bench"
+
+typedef struct bench_opts {
+    const char *synthetic, *model, *image, *keep;
+    bool json, quick, no_exact;
+    int threads, runs;
+    long prefill, decode, policy_tokens, verdict_tokens, rationale_tokens;
+} bench_opts;
+
+/* Shapes read back from config.json (synthetic or real). */
+typedef struct dims {
+    int v_d, v_ff, v_layers, v_heads, image_size, patch;
+    int t_d, t_ff, t_layers, t_heads, t_kv;
+    int64_t vocab;
+    bool tie;
+} dims;
+
+static void print_help(void) {
+    printf("Usage: llavaguard bench (--synthetic 0.5b|7b | --model DIR) [options]\n"
+           "\n"
+           "Measures this machine's limits (matrix-unit instruction peak, memory bandwidth), then\n"
+           "each stage of a verdict: median time, GFLOP/s or GB/s, %% of the limit, and the\n"
+           "speedup over the --exact path measured in the same run.\n"
+           "\n"
+           "  --synthetic SIZE       random weights with LlavaGuard v1.2 shapes: 0.5b (SigLIP\n"
+           "                         so400m + Qwen2-0.5B, 1.8 GB written to a temporary folder)\n"
+           "                         or 7b (Qwen2-7B, 16 GB; needs that much disk and memory)\n"
+           "  --model DIR            a real LLaVA-OneVision folder instead\n"
+           "  --image IMG            the image for the image stages (default: a synthetic\n"
+           "                         1024x768 BMP made in memory)\n"
+           "  --json                 print one JSON object (limits, stages) instead of a table\n"
+           "  --runs N               runs per stage, the median is reported (default 3)\n"
+           "  --prefill N            tokens of the prefill stage (default 4096)\n"
+           "  --decode N             tokens timed for decode per token (default 32)\n"
+           "  --quick                1 run, prefill 1024, 8 decode tokens, no rationale stage\n"
+           "  --no-exact             skip the reference-kernel comparison\n"
+           "  --threads N            compute threads (default: one per core)\n"
+           "  --keep DIR             write the synthetic model to DIR and keep it\n"
+           "  -h, --help             show this help\n");
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *t, int n) {
+    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* ---- the synthetic model ---- */
+
+typedef struct preset {
+    const char *name;
+    dims d;
+} preset;
+
+static const preset PRESETS[] = {
+    {"0.5b", {1152, 4304, 26, 16, 384, 14, 896, 4864, 24, 14, 2, 151936, true}},
+    {"7b", {1152, 4304, 26, 16, 384, 14, 3584, 18944, 28, 28, 4, 152064, false}},
+};
+
+static json_t *pinpoints(void) {
+    json_t *a = json_array();
+    for (int h = 1; h <= 6; h++)
+        for (int w = 1; w <= 6; w++) json_array_append_new(a, json_pack("[ii]", 384 * h, 384 * w));
+    return a;
+}
+
+static int write_json(const char *dir, const char *name, json_t *j) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = json_dump_file(j, path, JSON_INDENT(1));
+    json_decref(j);
+    return rc;
+}
+
+static int write_configs(const char *dir, const dims *d) {
+    json_t *tc =
+        json_pack("{s:[s],s:i,s:i,s:i,s:i,s:i,s:s,s:i,s:i,s:i,s:f,s:f,s:b,s:s,s:I,s:i}",
+                  "architectures", "Qwen2ForCausalLM", "bos_token_id", 151643, "eos_token_id",
+                  151645, "hidden_size", d->t_d, "intermediate_size", d->t_ff, "max_window_layers",
+                  d->t_layers, "model_type", "qwen2", "num_attention_heads", d->t_heads,
+                  "num_hidden_layers", d->t_layers, "num_key_value_heads", d->t_kv, "rope_theta",
+                  1000000.0, "rms_norm_eps", 1e-6, "tie_word_embeddings", d->tie, "torch_dtype",
+                  "bfloat16", "vocab_size", (json_int_t)d->vocab, "max_position_embeddings", 32768);
+    json_t *vc =
+        json_pack("{s:i,s:i,s:i,s:s,s:i,s:i,s:i,s:f,s:b}", "hidden_size", d->v_d, "image_size",
+                  d->image_size, "intermediate_size", d->v_ff, "model_type", "siglip_vision_model",
+                  "num_attention_heads", d->v_heads, "num_hidden_layers", d->v_layers, "patch_size",
+                  d->patch, "layer_norm_eps", 1e-6, "vision_use_head", false);
+    json_t *cfg = json_pack(
+        "{s:[s],s:o,s:i,s:i,s:s,s:s,s:o,s:b,s:s,s:s,s:b,s:i,s:s,s:o,s:i,s:s}", "architectures",
+        "LlavaOnevisionForConditionalGeneration", "image_grid_pinpoints", pinpoints(),
+        "image_seq_length", 729, "image_token_index", 151646, "model_type", "llava_onevision",
+        "projector_hidden_act", "gelu", "text_config", tc, "tie_word_embeddings", d->tie,
+        "torch_dtype", "bfloat16", "transformers_version", "4.45.2", "use_image_newline_parameter",
+        true, "video_token_index", 151647, "vision_aspect_ratio", "anyres_max_9", "vision_config",
+        vc, "vision_feature_layer", -1, "vision_feature_select_strategy", "full");
+    json_t *pre =
+        json_pack("{s:b,s:b,s:b,s:b,s:b,s:o,s:[f,f,f],s:s,s:[f,f,f],s:s,s:i,s:f,s:{s:i,s:i}}",
+                  "do_convert_rgb", true, "do_normalize", true, "do_pad", true, "do_rescale", true,
+                  "do_resize", true, "image_grid_pinpoints", pinpoints(), "image_mean", 0.5, 0.5,
+                  0.5, "image_processor_type", "LlavaOnevisionImageProcessor", "image_std", 0.5,
+                  0.5, 0.5, "processor_class", "LlavaOnevisionProcessor", "resample", 3,
+                  "rescale_factor", 1.0 / 255.0, "size", "height", 384, "width", 384);
+    json_t *gen = json_pack("{s:i,s:i}", "bos_token_id", 151643, "eos_token_id", 151645);
+    if (!tc || !vc || !cfg || !pre || !gen) return -1;
+    if (write_json(dir, "config.json", cfg) || write_json(dir, "preprocessor_config.json", pre) ||
+        write_json(dir, "generation_config.json", gen))
+        return -1;
+    return 0;
+}
+
+/* One tensor of the synthetic checkpoint: its name, shape and what its values look like. */
+typedef enum init_kind { INIT_WEIGHT, INIT_BIAS, INIT_ONES } init_kind;
+typedef struct syn_tensor {
+    char name[128];
+    int n_dims;
+    int64_t shape[4];
+    init_kind init;
+} syn_tensor;
+
+typedef struct tensor_list {
+    syn_tensor *t;
+    size_t n, cap;
+} tensor_list;
+
+static void add(tensor_list *l, init_kind init, int n_dims, int64_t s0, int64_t s1, int64_t s2,
+                int64_t s3, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+static void add(tensor_list *l, init_kind init, int n_dims, int64_t s0, int64_t s1, int64_t s2,
+                int64_t s3, const char *fmt, ...) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        syn_tensor *nt = realloc(l->t, l->cap * sizeof *nt);
+        if (!nt) {
+            fprintf(stderr, "llavaguard bench: out of memory\n");
+            exit(APP_EXIT_FAIL);
+        }
+        l->t = nt;
+    }
+    syn_tensor *t = &l->t[l->n++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->name, sizeof t->name, fmt, ap);
+    va_end(ap);
+    t->n_dims = n_dims;
+    t->shape[0] = s0, t->shape[1] = s1, t->shape[2] = s2, t->shape[3] = s3;
+    t->init = init;
+}
+
+/* The tensor names and shapes of a transformers 4.45 LLaVA-OneVision checkpoint. */
+static void list_tensors(const dims *d, tensor_list *l) {
+    const char *vp = "vision_tower.vision_model";
+    int64_t vd = d->v_d, n_pos = (int64_t)(d->image_size / d->patch) * (d->image_size / d->patch);
+    add(l, INIT_WEIGHT, 4, vd, 3, d->patch, d->patch, "%s.embeddings.patch_embedding.weight", vp);
+    add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.embeddings.patch_embedding.bias", vp);
+    add(l, INIT_WEIGHT, 2, n_pos, vd, 0, 0, "%s.embeddings.position_embedding.weight", vp);
+    for (int i = 0; i < d->v_layers; i++) {
+        static const char *proj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+        for (int p = 0; p < 4; p++) {
+            add(l, INIT_WEIGHT, 2, vd, vd, 0, 0, "%s.encoder.layers.%d.self_attn.%s.weight", vp, i,
+                proj[p]);
+            add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.self_attn.%s.bias", vp, i,
+                proj[p]);
+        }
+        for (int n = 1; n <= 2; n++) {
+            add(l, INIT_ONES, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.layer_norm%d.weight", vp, i, n);
+            add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.layer_norm%d.bias", vp, i, n);
+        }
+        add(l, INIT_WEIGHT, 2, d->v_ff, vd, 0, 0, "%s.encoder.layers.%d.mlp.fc1.weight", vp, i);
+        add(l, INIT_BIAS, 1, d->v_ff, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc1.bias", vp, i);
+        add(l, INIT_WEIGHT, 2, vd, d->v_ff, 0, 0, "%s.encoder.layers.%d.mlp.fc2.weight", vp, i);
+        add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc2.bias", vp, i);
+    }
+    add(l, INIT_ONES, 1, vd, 0, 0, 0, "%s.post_layernorm.weight", vp);
+    add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.post_layernorm.bias", vp);
+    int64_t td = d->t_d, kvd = td / d->t_heads * d->t_kv;
+    add(l, INIT_WEIGHT, 2, td, vd, 0, 0, "multi_modal_projector.linear_1.weight");
+    add(l, INIT_BIAS, 1, td, 0, 0, 0, "multi_modal_projector.linear_1.bias");
+    add(l, INIT_WEIGHT, 2, td, td, 0, 0, "multi_modal_projector.linear_2.weight");
+    add(l, INIT_BIAS, 1, td, 0, 0, 0, "multi_modal_projector.linear_2.bias");
+    add(l, INIT_WEIGHT, 1, td, 0, 0, 0, "image_newline");
+    const char *lp = "language_model.model";
+    add(l, INIT_WEIGHT, 2, d->vocab, td, 0, 0, "%s.embed_tokens.weight", lp);
+    for (int i = 0; i < d->t_layers; i++) {
+        add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.layers.%d.input_layernorm.weight", lp, i);
+        add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.layers.%d.post_attention_layernorm.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, td, td, 0, 0, "%s.layers.%d.self_attn.q_proj.weight", lp, i);
+        add(l, INIT_BIAS, 1, td, 0, 0, 0, "%s.layers.%d.self_attn.q_proj.bias", lp, i);
+        add(l, INIT_WEIGHT, 2, kvd, td, 0, 0, "%s.layers.%d.self_attn.k_proj.weight", lp, i);
+        add(l, INIT_BIAS, 1, kvd, 0, 0, 0, "%s.layers.%d.self_attn.k_proj.bias", lp, i);
+        add(l, INIT_WEIGHT, 2, kvd, td, 0, 0, "%s.layers.%d.self_attn.v_proj.weight", lp, i);
+        add(l, INIT_BIAS, 1, kvd, 0, 0, 0, "%s.layers.%d.self_attn.v_proj.bias", lp, i);
+        add(l, INIT_WEIGHT, 2, td, td, 0, 0, "%s.layers.%d.self_attn.o_proj.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, d->t_ff, td, 0, 0, "%s.layers.%d.mlp.gate_proj.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, d->t_ff, td, 0, 0, "%s.layers.%d.mlp.up_proj.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, td, d->t_ff, 0, 0, "%s.layers.%d.mlp.down_proj.weight", lp, i);
+    }
+    add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.norm.weight", lp);
+    if (!d->tie) add(l, INIT_WEIGHT, 2, d->vocab, td, 0, 0, "language_model.lm_head.weight");
+}
+
+static int64_t numel(const syn_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->n_dims; i++) n *= t->shape[i];
+    return n;
+}
+
+/* Random bf16 values, uniform with standard deviation 0.02 (a transformer's usual init scale):
+ * activations stay finite through every layer, which is all the timings need. */
+static void fill(uint16_t *buf, size_t n, init_kind init, uint64_t *rng) {
+    for (size_t i = 0; i < n; i++) {
+        if (init == INIT_ONES) {
+            buf[i] = 0x3f80;
+        } else if (init == INIT_BIAS) {
+            buf[i] = 0;
+        } else {
+            *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+            float v = ((float)(*rng >> 40) / 16777216.0f - 0.5f) * 0.0693f;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            buf[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+        }
+    }
+}
+
+static int write_safetensors(const char *dir, const dims *d) {
+    tensor_list l = {0};
+    list_tensors(d, &l);
+    json_t *hdr = json_object();
+    uint64_t off = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        json_t *shape = json_array();
+        for (int k = 0; k < l.t[i].n_dims; k++)
+            json_array_append_new(shape, json_integer((json_int_t)l.t[i].shape[k]));
+        uint64_t bytes = (uint64_t)numel(&l.t[i]) * 2;
+        json_object_set_new(hdr, l.t[i].name,
+                            json_pack("{s:s,s:o,s:[I,I]}", "dtype", "BF16", "shape", shape,
+                                      "data_offsets", (json_int_t)off, (json_int_t)(off + bytes)));
+        off += bytes;
+    }
+    char *h = json_dumps(hdr, JSON_COMPACT);
+    json_decref(hdr);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    int rc = -1;
+    if (h && f) {
+        size_t hl = strlen(h), padded = (hl + 7) / 8 * 8;
+        uint64_t n8 = padded;
+        uint8_t le[8];
+        for (int i = 0; i < 8; i++) le[i] = (uint8_t)(n8 >> (8 * i));
+        fwrite(le, 1, 8, f);
+        fwrite(h, 1, hl, f);
+        for (size_t i = hl; i < padded; i++) fputc(' ', f);
+        size_t chunk = (size_t)1 << 22;
+        uint16_t *buf = malloc(chunk * 2);
+        uint64_t rng = 0x2545f4914f6cdd1dull;
+        rc = buf ? 0 : -1;
+        for (size_t i = 0; i < l.n && rc == 0; i++) {
+            int64_t left = numel(&l.t[i]);
+            while (left > 0 && rc == 0) {
+                size_t n = left < (int64_t)chunk ? (size_t)left : chunk;
+                fill(buf, n, l.t[i].init, &rng);
+                if (fwrite(buf, 2, n, f) != n) rc = -1;
+                left -= (int64_t)n;
+            }
+        }
+        free(buf);
+    }
+    if (f && fclose(f) != 0) rc = -1;
+    free(h);
+    free(l.t);
+    return rc;
+}
+
+/* ---- reading the shapes of any folder ---- */
+
+static int get_int(json_t *o, const char *k, int dflt) {
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+}
+
+static int read_dims(const char *dir, dims *d) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_error_t je;
+    json_t *c = json_load_file(path, 0, &je);
+    if (!c) return -1;
+    json_t *tc = json_object_get(c, "text_config"), *vc = json_object_get(c, "vision_config");
+    d->t_d = get_int(tc, "hidden_size", 896);
+    d->t_ff = get_int(tc, "intermediate_size", 4864);
+    d->t_layers = get_int(tc, "num_hidden_layers", 24);
+    d->t_heads = get_int(tc, "num_attention_heads", 14);
+    d->t_kv = get_int(tc, "num_key_value_heads", d->t_heads);
+    d->vocab = get_int(tc, "vocab_size", 151936);
+    json_t *tie = json_object_get(c, "tie_word_embeddings");
+    d->tie = tie ? json_is_true(tie) : false;
+    d->v_d = get_int(vc, "hidden_size", 1152);
+    d->v_ff = get_int(vc, "intermediate_size", 4304);
+    d->v_layers = get_int(vc, "num_hidden_layers", 26);
+    d->v_heads = get_int(vc, "num_attention_heads", 16);
+    d->image_size = get_int(vc, "image_size", 384);
+    d->patch = get_int(vc, "patch_size", 14);
+    json_decref(c);
+    return 0;
+}
+
+/* FLOPs of one crop through the vision tower (matrix products and attention). */
+static double vision_flop(const dims *d) {
+    double n = (double)(d->image_size / d->patch) * (d->image_size / d->patch), vd = d->v_d;
+    double per_layer = 2 * n * (4 * vd * vd + 2 * vd * d->v_ff) + 4 * n * n * vd;
+    return per_layer * d->v_layers + 2 * n * vd * 3 * d->patch * d->patch;
+}
+
+/* Weights of one decoder layer's products (elements). */
+static double layer_params(const dims *d) {
+    double td = d->t_d, kvd = (double)d->t_d / d->t_heads * d->t_kv;
+    return 2 * td * td + 2 * td * kvd + 3 * td * d->t_ff;
+}
+
+/* FLOPs of a prefill of n tokens at position pos0 (logits of the last position only). */
+static double prefill_flop(const dims *d, double n, double pos0) {
+    double att = 4 * d->t_d * (n * pos0 + n * (n + 1) / 2) * d->t_layers;
+    return 2 * n * layer_params(d) * d->t_layers + att + 2.0 * d->t_d * (double)d->vocab;
+}
+
+/* Bytes of bf16 weights one decode step reads. */
+static double decode_bytes(const dims *d) {
+    return 2.0 * (layer_params(d) * d->t_layers + (double)d->t_d * (double)d->vocab);
+}
+
+/* ---- stages ---- */
+
+typedef struct stage {
+    char name[64];
+    double median_s;
+    double work;    /* flop or bytes per run (0: none) */
+    bool is_bytes;  /* work is bytes (GB/s vs bandwidth) */
+    double exact_s; /* the exact path on the same work (0: not measured) */
+    double fast_s;  /* the fast path on that same work */
+    char note[128];
+} stage;
+
+typedef struct bench {
+    bench_opts o;
+    lg_machine_limits lim;
+    dims d;
+    const char *dir;
+    lg_model *model, *exact;
+    lg_preprocessor *pp;
+    uint8_t *img_bytes;
+    size_t img_size;
+    stage st[16];
+    int n_st;
+} bench;
+
+static stage *new_stage(bench *b, const char *name, double t, double work, bool bytes) {
+    stage *s = &b->st[b->n_st++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->median_s = t, s->work = work, s->is_bytes = bytes;
+    return s;
+}
+
+/* A 24-bit BMP of w x h with a smooth pattern (what the decoder does, not what it sees). */
+static uint8_t *make_bmp(int w, int h, size_t *size) {
+    size_t row = ((size_t)w * 3 + 3) / 4 * 4, n = 54 + row * (size_t)h;
+    uint8_t *p = calloc(1, n);
+    if (!p) return NULL;
+    uint32_t v[13] = {
+        (uint32_t)n, 0,    54, 40, (uint32_t)w, (uint32_t)h, 0, 0, (uint32_t)(row * h),
+        2835,        2835, 0,  0};
+    p[0] = 'B', p[1] = 'M';
+    memcpy(p + 2, &v[0], 4);
+    memcpy(p + 10, &v[2], 4);
+    memcpy(p + 14, &v[3], 4);
+    memcpy(p + 18, &v[4], 4);
+    memcpy(p + 22, &v[5], 4);
+    uint16_t planes = 1, bpp = 24;
+    memcpy(p + 26, &planes, 2);
+    memcpy(p + 28, &bpp, 2);
+    memcpy(p + 34, &v[8], 4);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *px = p + 54 + (size_t)y * row + (size_t)x * 3;
+            px[0] = (uint8_t)(x * 255 / w), px[1] = (uint8_t)(y * 255 / h),
+            px[2] = (uint8_t)((x ^ y) & 255);
+        }
+    *size = n;
+    return p;
+}
+
+static int fail_model(const char *what, lg_session *s) {
+    return app_fail(CMD, "%s: %s", what, s ? lg_session_errmsg(s) : "failed");
+}
+
+/* Ids for a prompt of n tokens: ordinary text ids, never special. */
+static int32_t *text_ids(size_t n, int32_t salt) {
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) return NULL;
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(1000 + (i * 7919 + (size_t)salt) % 100000);
+    return ids;
+}
+
+/* Prefill of n tokens on a fresh cache; returns seconds (negative on failure). */
+static double time_prefill(lg_session *s, const int32_t *ids, size_t n) {
+    const float *logits = NULL;
+    if (lg_session_truncate(s, 0) != LG_OK) return -1;
+    double t0 = now();
+    if (lg_session_eval(s, ids, n, NULL, 0, 0, &logits) != LG_OK) return -1;
+    return now() - t0;
+}
+
+/* Median seconds per token of `count` single-token evals after the current cache. */
+static double time_decode(lg_session *s, int count) {
+    double t[256];
+    if (count > 256) count = 256;
+    const float *logits = NULL;
+    for (int i = 0; i < count; i++) {
+        int32_t id = 2000 + i;
+        double t0 = now();
+        if (lg_session_eval(s, &id, 1, NULL, 0, 0, &logits) != LG_OK) return -1;
+        t[i] = now() - t0;
+    }
+    return median(t, count);
+}
+
+static int stage_image(bench *b) {
+    double td[32], tp[32];
+    int runs = b->o.runs;
+    for (int r = 0; r < runs; r++) {
+        lg_image *img = NULL;
+        lg_pixels *px = NULL;
+        lg_error err;
+        double t0 = now();
+        if (lg_image_load_memory(b->img_bytes, b->img_size, "bench image", NULL, &img, &err) !=
+            LG_OK)
+            return app_fail_err(CMD, &err);
+        double t1 = now();
+        if (lg_preprocess(b->pp, img, &px, &err) != LG_OK) {
+            lg_image_free(img);
+            return app_fail_err(CMD, &err);
+        }
+        td[r] = t1 - t0, tp[r] = now() - t1;
+        lg_pixels_free(px);
+        lg_image_free(img);
+    }
+    new_stage(b, "decode_image", median(td, runs), 0, false);
+    new_stage(b, "preprocess", median(tp, runs), 0, false);
+    return 0;
+}
+
+/* The vision tower, projector and packing over every crop; the per-crop figure divides by the
+ * crop count (the projector and packing are < 1% of the work). */
+static int stage_vision(bench *b, lg_session *s) {
+    lg_image *img = NULL;
+    lg_pixels *px = NULL;
+    lg_error err;
+    if (lg_image_load_memory(b->img_bytes, b->img_size, "bench image", NULL, &img, &err) != LG_OK ||
+        lg_preprocess(b->pp, img, &px, &err) != LG_OK) {
+        lg_image_free(img);
+        return app_fail_err(CMD, &err);
+    }
+    double t[32];
+    int64_t rows = 0;
+    for (int r = 0; r < b->o.runs; r++) {
+        float *feat = NULL;
+        double t0 = now();
+        if (lg_session_encode_image(s, px, &feat, &rows) != LG_OK) {
+            lg_pixels_free(px), lg_image_free(img);
+            return fail_model("encode image", s);
+        }
+        t[r] = now() - t0;
+        lg_free(feat);
+    }
+    int crops = px->n_crops;
+    double med = median(t, b->o.runs);
+    new_stage(b, "encode_image", med, vision_flop(&b->d) * crops, false);
+    stage *vc = new_stage(b, "vision_crop", med / crops, vision_flop(&b->d), false);
+    snprintf(vc->note, sizeof vc->note, "%d crops, %lld image tokens", crops, (long long)rows);
+    lg_pixels_free(px);
+    lg_image_free(img);
+    return 0;
+}
+
+static int stage_text(bench *b, lg_session *s, lg_session *ex) {
+    size_t n = (size_t)b->o.prefill;
+    int32_t *ids = text_ids(n, 1);
+    if (!ids) return app_fail(CMD, "out of memory");
+    double t[32];
+    for (int r = 0; r < b->o.runs; r++)
+        if ((t[r] = time_prefill(s, ids, n)) < 0) return free(ids), fail_model("prefill", s);
+    stage *pf =
+        new_stage(b, "prefill", median(t, b->o.runs), prefill_flop(&b->d, (double)n, 0), false);
+    snprintf(pf->note, sizeof pf->note, "%zu tokens", n);
+    /* decode at the end of that prompt: the cache holds n tokens */
+    double td = time_decode(s, (int)b->o.decode);
+    if (td < 0) return free(ids), fail_model("decode", s);
+    stage *dt = new_stage(b, "decode_token", td, decode_bytes(&b->d), true);
+    snprintf(dt->note, sizeof dt->note, "after %zu cached tokens", n);
+    if (ex) { /* the exact path on small work, and the fast path on the same work */
+        size_t ne = 16;
+        double fe = time_prefill(s, ids, ne), ee = time_prefill(ex, ids, ne);
+        double fd = time_decode(s, 3), ed = time_decode(ex, 1);
+        if (fe < 0 || ee < 0 || fd < 0 || ed < 0) return free(ids), fail_model("exact path", ex);
+        pf->fast_s = fe, pf->exact_s = ee;
+        snprintf(pf->note, sizeof pf->note, "%zu tokens; speedup measured on %zu", n, ne);
+        dt->fast_s = fd, dt->exact_s = ed;
+        snprintf(dt->note, sizeof dt->note, "after %zu cached tokens; speedup after %zu", n, ne);
+    }
+    free(ids);
+    return 0;
+}
+
+/* A whole verdict as the guard runs it: decode, preprocess, encode, prefill of the image tokens
+ * and the policy prompt, then the generated tokens one by one (the JSON verdict, and with the
+ * rationale a longer answer). */
+static int stage_verdict(bench *b, lg_session *s, const char *name, long gen_tokens) {
+    double t[32];
+    int32_t img_tok = lg_model_image_token_id(b->model);
+    for (int r = 0; r < b->o.runs; r++) {
+        lg_image *img = NULL;
+        lg_pixels *px = NULL;
+        lg_error err;
+        float *feat = NULL;
+        int64_t rows = 0;
+        const float *logits = NULL;
+        double t0 = now();
+        if (lg_image_load_memory(b->img_bytes, b->img_size, "bench image", NULL, &img, &err) !=
+                LG_OK ||
+            lg_preprocess(b->pp, img, &px, &err) != LG_OK) {
+            lg_image_free(img);
+            return app_fail_err(CMD, &err);
+        }
+        if (lg_session_encode_image(s, px, &feat, &rows) != LG_OK) {
+            lg_pixels_free(px), lg_image_free(img);
+            return fail_model("encode image", s);
+        }
+        size_t n = (size_t)rows + (size_t)b->o.policy_tokens;
+        int32_t *ids = text_ids(n, 3);
+        if (!ids) return app_fail(CMD, "out of memory");
+        for (int64_t i = 0; i < rows; i++) ids[20 + i] = img_tok; /* after a short preamble */
+        lg_status st = lg_session_truncate(s, 0);
+        if (st == LG_OK) st = lg_session_eval(s, ids, n, feat, rows, 0, &logits);
+        for (long k = 0; st == LG_OK && k < gen_tokens; k++) {
+            int32_t id = 3000 + (int32_t)k;
+            st = lg_session_eval(s, &id, 1, NULL, 0, 0, &logits);
+        }
+        t[r] = now() - t0;
+        free(ids);
+        lg_free(feat);
+        lg_pixels_free(px);
+        lg_image_free(img);
+        if (st != LG_OK) return fail_model(name, s);
+    }
+    stage *v = new_stage(b, name, median(t, b->o.runs), 0, false);
+    snprintf(v->note, sizeof v->note, "%ld prompt tokens + image, %ld generated",
+             b->o.policy_tokens, gen_tokens);
+    return 0;
+}
+
+/* ---- output ---- */
+
+static double stage_rate(const bench *b, const stage *s, double *pct) {
+    if (s->work <= 0 || s->median_s <= 0) return *pct = 0, 0;
+    double rate = s->work / s->median_s / 1e9;
+    double lim = s->is_bytes ? b->lim.bandwidth_gbps : b->lim.gemm_gflops;
+    *pct = lim > 0 ? 100.0 * rate / lim : 0;
+    return rate;
+}
+
+static void print_table(const bench *b) {
+    printf("llavaguard bench — %s, %d threads, kernels %s\n", b->lim.cpu, b->lim.n_threads,
+           b->lim.kernels);
+    printf("limits: %s peak %.0f GFLOP/s, f32 FMA peak %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
+           b->lim.gemm_unit, b->lim.gemm_gflops, b->lim.fma_gflops, b->lim.bandwidth_gbps);
+    printf("%-32s %12s %14s %9s %10s  %s\n", "stage", "median", "rate", "% limit", "vs exact",
+           "note");
+    for (int i = 0; i < b->n_st; i++) {
+        const stage *s = &b->st[i];
+        double pct, rate = stage_rate(b, s, &pct);
+        char r[32] = "", p[16] = "", x[16] = "";
+        if (rate > 0) {
+            snprintf(r, sizeof r, "%.1f %s", rate, s->is_bytes ? "GB/s" : "GFLOP/s");
+            snprintf(p, sizeof p, "%.1f%%", pct);
+        }
+        if (s->exact_s > 0 && s->fast_s > 0) snprintf(x, sizeof x, "x%.1f", s->exact_s / s->fast_s);
+        printf("%-32s %10.4f s %14s %9s %10s  %s\n", s->name, s->median_s, r, p, x, s->note);
+    }
+}
+
+static void print_json(const bench *b) {
+    json_t *lim = json_pack("{s:f,s:s,s:f,s:f,s:i,s:s,s:s}", "gemm_gflops", b->lim.gemm_gflops,
+                            "gemm_unit", b->lim.gemm_unit, "fma_gflops", b->lim.fma_gflops,
+                            "bandwidth_gbps", b->lim.bandwidth_gbps, "threads", b->lim.n_threads,
+                            "cpu", b->lim.cpu, "kernels", b->lim.kernels);
+    json_t *stages = json_array();
+    for (int i = 0; i < b->n_st; i++) {
+        const stage *s = &b->st[i];
+        json_t *o = json_pack("{s:s,s:f}", "name", s->name, "median_s", s->median_s);
+        double pct, rate = stage_rate(b, s, &pct);
+        if (rate > 0) {
+            json_object_set_new(o, s->is_bytes ? "gbps" : "gflops", json_real(rate));
+            json_object_set_new(o, "pct_of_limit", json_real(pct));
+        }
+        if (s->exact_s > 0 && s->fast_s > 0)
+            json_object_set_new(o, "speedup_vs_exact", json_real(s->exact_s / s->fast_s));
+        if (s->note[0]) json_object_set_new(o, "note", json_string(s->note));
+        json_array_append_new(stages, o);
+    }
+    json_t *root = json_pack("{s:s,s:o,s:o}", "model", b->o.synthetic ? b->o.synthetic : b->dir,
+                             "limits", lim, "stages", stages);
+    char *txt = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    if (txt) puts(txt);
+    free(txt);
+    json_decref(root);
+}
+
+/* ---- main ---- */
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || end == s || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o) {
+    static const struct option longs[] = {{"synthetic", required_argument, 0, 'S'},
+                                          {"model", required_argument, 0, 'm'},
+                                          {"image", required_argument, 0, 'i'},
+                                          {"json", no_argument, 0, 'J'},
+                                          {"runs", required_argument, 0, 'r'},
+                                          {"prefill", required_argument, 0, 'P'},
+                                          {"decode", required_argument, 0, 'D'},
+                                          {"quick", no_argument, 0, 'Q'},
+                                          {"no-exact", no_argument, 0, 'X'},
+                                          {"threads", required_argument, 0, 't'},
+                                          {"keep", required_argument, 0, 'K'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    *o = (bench_opts){.runs = 3,
+                      .prefill = 4096,
+                      .decode = 32,
+                      .policy_tokens = 1120,
+                      .verdict_tokens = 24,
+                      .rationale_tokens = 160};
+    bool runs_set = false, prefill_set = false, decode_set = false;
+    long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'S':
+            o->synthetic = optarg;
+            break;
+        case 'm':
+            o->model = optarg;
+            break;
+        case 'i':
+            o->image = optarg;
+            break;
+        case 'J':
+            o->json = true;
+            break;
+        case 'Q':
+            o->quick = true;
+            break;
+        case 'X':
+            o->no_exact = true;
+            break;
+        case 'K':
+            o->keep = optarg;
+            break;
+        case 'r':
+            if (parse_long(optarg, 1, 31, &v)) return app_usage_error(CMD, "--runs: 1..31");
+            o->runs = (int)v, runs_set = true;
+            break;
+        case 'P':
+            if (parse_long(optarg, 1, 32000, &v))
+                return app_usage_error(CMD, "--prefill: 1..32000");
+            o->prefill = v, prefill_set = true;
+            break;
+        case 'D':
+            if (parse_long(optarg, 1, 256, &v)) return app_usage_error(CMD, "--decode: 1..256");
+            o->decode = v, decode_set = true;
+            break;
+        case 't':
+            if (parse_long(optarg, 0, 1024, &v)) return app_usage_error(CMD, "--threads: 0..1024");
+            o->threads = (int)v;
+            break;
+        case 'h':
+            print_help();
+            return -1;
+        default:
+            return app_usage_error(CMD, "unknown option");
+        }
+    }
+    if (optind < argc) return app_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (!o->synthetic == !o->model)
+        return app_usage_error(CMD, "give exactly one of --synthetic 0.5b|7b and --model DIR");
+    if (o->synthetic && strcmp(o->synthetic, "0.5b") != 0 && strcmp(o->synthetic, "7b") != 0)
+        return app_usage_error(CMD, "--synthetic: 0.5b or 7b, not '%s'", o->synthetic);
+    if (o->quick) {
+        if (!runs_set) o->runs = 1;
+        if (!prefill_set) o->prefill = 1024;
+        if (!decode_set) o->decode = 8;
+        o->rationale_tokens = 0;
+    }
+    return 0;
+}
+
+static int make_synthetic(bench *b, char *tmpl, size_t tmpl_size) {
+    const preset *p = NULL;
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
+        if (strcmp(PRESETS[i].name, b->o.synthetic) == 0) p = &PRESETS[i];
+    if (!p) return app_usage_error(CMD, "--synthetic: 0.5b or 7b, not '%s'", b->o.synthetic);
+    if (b->o.keep) {
+        snprintf(tmpl, tmpl_size, "%s", b->o.keep);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(tmpl, tmpl_size, "%s/llavaguard-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(tmpl))
+            return app_fail(CMD, "cannot create a temporary folder: %s", strerror(errno));
+    }
+    if (!b->o.json) fprintf(stderr, "bench: writing the synthetic %s model to %s\n", p->name, tmpl);
+    if (write_configs(tmpl, &p->d) != 0 || write_safetensors(tmpl, &p->d) != 0)
+        return app_fail(CMD, "cannot write the synthetic model to %s", tmpl);
+    b->dir = tmpl;
+    return 0;
+}
+
+static void remove_synthetic(const char *dir) {
+    static const char *files[] = {"config.json", "preprocessor_config.json",
+                                  "generation_config.json", "model.safetensors"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int run_stages(bench *b) {
+    lg_error err;
+    lg_model_params mp = lg_model_params_default();
+    mp.n_threads = b->o.threads;
+    mp.kv_type = LG_KV_BF16;
+    if (lg_model_open(b->dir, &mp, &b->model, &err) != LG_OK) return app_fail_err(CMD, &err);
+    if (lg_preprocessor_open(b->dir, &b->pp, &err) != LG_OK) return app_fail_err(CMD, &err);
+    if (!b->o.no_exact) {
+        lg_model_params ep = lg_model_params_default();
+        ep.n_threads = b->o.threads;
+        ep.kernels = "ref";
+        if (lg_model_open(b->dir, &ep, &b->exact, &err) != LG_OK) return app_fail_err(CMD, &err);
+    }
+    lg_session *s = NULL, *ex = NULL;
+    int rc = 0;
+    if (lg_session_create(b->model, &s, &err) != LG_OK ||
+        (b->exact && lg_session_create(b->exact, &ex, &err) != LG_OK))
+        rc = app_fail_err(CMD, &err);
+    if (!rc && !b->o.json) fprintf(stderr, "bench: image stages\n");
+    if (!rc) rc = stage_image(b);
+    if (!rc) rc = stage_vision(b, s);
+    if (!rc && !b->o.json) fprintf(stderr, "bench: prefill and decode\n");
+    if (!rc) rc = stage_text(b, s, ex);
+    if (!rc && !b->o.json) fprintf(stderr, "bench: whole verdicts\n");
+    if (!rc) rc = stage_verdict(b, s, "verdict_1024x768_norationale", b->o.verdict_tokens);
+    if (!rc && b->o.rationale_tokens > 0)
+        rc = stage_verdict(b, s, "verdict_1024x768_rationale",
+                           b->o.verdict_tokens + b->o.rationale_tokens);
+    lg_session_free(ex);
+    lg_session_free(s);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return app_fail("bench", "not implemented yet in this build");
+    bench b;
+    memset(&b, 0, sizeof b);
+    int rc = parse_args(argc, argv, &b.o);
+    if (rc) return rc < 0 ? APP_EXIT_OK : rc;
+    char dir[4096];
+    lg_error err;
+    if (!b.o.json) fprintf(stderr, "bench: measuring this machine's limits\n");
+    if (lg_machine_limits_measure(b.o.threads, &b.lim, &err) != LG_OK)
+        return app_fail_err(CMD, &err);
+    if (b.o.synthetic) {
+        if ((rc = make_synthetic(&b, dir, sizeof dir)) != 0) return rc;
+    } else {
+        b.dir = b.o.model;
+    }
+    if (read_dims(b.dir, &b.d) != 0) rc = app_fail(CMD, "%s/config.json: cannot read", b.dir);
+    if (!rc) {
+        if (b.o.image) {
+            FILE *f = fopen(b.o.image, "rb");
+            if (!f) {
+                rc = app_fail(CMD, "%s: %s", b.o.image, strerror(errno));
+            } else {
+                fseek(f, 0, SEEK_END);
+                long n = ftell(f);
+                fseek(f, 0, SEEK_SET);
+                b.img_bytes = n > 0 ? malloc((size_t)n) : NULL;
+                if (!b.img_bytes || fread(b.img_bytes, 1, (size_t)n, f) != (size_t)n)
+                    rc = app_fail(CMD, "%s: cannot read", b.o.image);
+                b.img_size = (size_t)n;
+                fclose(f);
+            }
+        } else {
+            b.img_bytes = make_bmp(1024, 768, &b.img_size);
+            if (!b.img_bytes) rc = app_fail(CMD, "out of memory");
+        }
+    }
+    if (!rc) rc = run_stages(&b);
+    if (!rc) b.o.json ? print_json(&b) : print_table(&b);
+    lg_preprocessor_free(b.pp);
+    lg_model_free(b.exact);
+    lg_model_free(b.model);
+    free(b.img_bytes);
+    if (b.o.synthetic && !b.o.keep && b.dir) remove_synthetic(b.dir);
+    return rc;
 }
