@@ -56,9 +56,10 @@ typedef struct mm_shape {
 } mm_shape;
 
 static const mm_shape MM_SHAPES[] = {
-    {1, 7, 5},     {1, 33, 17},    {1, 896, 100}, {2, 65, 31},   {3, 100, 47},
-    {4, 64, 64},   {5, 31, 33},    {7, 129, 65},  {31, 40, 20},  {33, 70, 49},
-    {40, 96, 300}, {97, 200, 130}, {130, 72, 40}, {64, 300, 16}, {150, 33, 70},
+    {1, 7, 5},     {1, 33, 17},   {1, 896, 100}, {2, 65, 31},  {3, 100, 47},  {4, 64, 64},
+    {5, 31, 33},   {7, 129, 65},  {31, 40, 20},  {33, 70, 49}, {40, 96, 300}, {97, 200, 130},
+    {130, 72, 40}, {64, 300, 16}, {150, 33, 70}, {0, 33, 17}, /* no rows: nothing written, nothing
+                                                                 read */
 };
 
 /* Runs table `t` on one shape and dtype and compares with ref; returns the worst error ratio. */
@@ -167,6 +168,8 @@ static const at_case AT_CASES[] = {
     {64, 64, 2, 2, 96, true, 0, 0, 0},     {9, 9, 1, 1, 16, true, 0, 0, 0},
     {3, 200, 2, 1, 128, false, 0, 0, 0},   {1, 1000, 4, 1, 64, true, 999, 0, 0},
     {2, 600, 7, 1, 72, true, 520, 0, 0}, /* rows past the keys' end see only the cache */
+    {0, 10, 2, 1, 64, true, 0, 0, 0},      {3, 0, 2, 1, 64, false, 0, 0, 0},
+    {12, 0, 2, 2, 64, false, 0, 0, 0}, /* no keys: zeros, as the reference */
 };
 
 static void check_attention(const lg_kernels *t, int nth, at_case c, lg_dtype dt) {
@@ -179,7 +182,7 @@ static void check_attention(const lg_kernels *t, int nth, at_case c, lg_dtype dt
     void *k = rand_tensor(dt, (size_t)(c.n_kv * ks), 1.0f);
     void *v = rand_tensor(dt, (size_t)(c.n_kv * ks), 1.0f);
     size_t n_out = (size_t)(c.n_q * c.n_head * c.hd);
-    float *got = malloc(n_out * 4), *want = malloc(n_out * 4);
+    float *got = malloc(n_out * 4 + 4), *want = malloc(n_out * 4 + 4);
     for (size_t i = 0; i < n_out; i++) got[i] = NAN;
     float scale = 1.0f / sqrtf((float)c.hd);
     kern_attention(kc, got, q, k, v, dt, c.n_q, c.n_kv, c.n_head, c.n_head_kv, c.hd, qs, ks,

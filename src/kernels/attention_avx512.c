@@ -455,6 +455,7 @@ static void attention(kern_ctx *kc, float *out, const float *q, const void *k, c
                       lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                       int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
                       int64_t q_pos0, float scale, bool bf16) {
+    if (n_q <= 0) return; /* nothing to write (and no rows to split) */
     if (head_dim > 128 || n_head % n_head_kv != 0) { /* outside what the registers hold */
         kern_ref_table()->attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv,
                                     head_dim, q_stride, kv_stride, causal, q_pos0, scale);
