@@ -207,7 +207,7 @@ static void gemv_packed_task(void *arg, int ith, int nth) {
     for (int64_t i0 = 0; i0 < j->m; i0 += GEMV_ROWS) {
         int mr = j->m - i0 < GEMV_ROWS ? (int)(j->m - i0) : GEMV_ROWS;
         if (i0 > 0) break; /* m < GEMV_ROWS here (KERN_GEMM_MIN_M); see matmul_stream */
-        while (grab(j, n_p, chunk_of(n_p, nth, 16), &lo, &hi))
+        while (grab(j, n_p, chunk_of(n_p, nth, 4), &lo, &hi))
             for (int64_t p = lo; p < hi; p++) {
                 const uint16_t *panel = packed + p * kp * 16;
                 if (p + 1 < hi) _mm_prefetch((const char *)(panel + kp * 16), _MM_HINT_T0);
