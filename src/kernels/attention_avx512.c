@@ -65,6 +65,123 @@ static int64_t visible(const attn_job *j, int64_t i) {
 
 #define SPLIT_MIN_KEYS 256
 
+/* Scores of the group's heads for keys [t0, t0+n): the query rows of HC heads stay in
+ * registers while each key row is converted once (NV vectors of 16 head dims). */
+INLINE void dscores(const attn_job *j, int NV, int HC, const float *q0, int64_t koff, int64_t t0,
+                    int64_t n, float *score, int64_t chunk) {
+    int hd = j->hd;
+    for (int h0 = 0; h0 < j->group; h0 += HC) {
+        int hc = j->group - h0 < HC ? j->group - h0 : HC;
+        __m512 qv[4][8];
+        for (int h = 0; h < HC; h++)
+            for (int c = 0; c < NV; c++)
+                qv[h][c] = h < hc ? _mm512_maskz_loadu_ps(tmask(hd - c * 16),
+                                                          q0 + (int64_t)(h0 + h) * hd + c * 16)
+                                  : _mm512_setzero_ps();
+        for (int64_t u = 0; u < n; u++) {
+            __m512 kv[8];
+            for (int c = 0; c < NV; c++)
+                kv[c] = load_kv(j->k, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
+                                tmask(hd - c * 16));
+            for (int h = 0; h < HC; h++) {
+                if (h >= hc) break;
+                __m512 acc = _mm512_mul_ps(qv[h][0], kv[0]);
+                for (int c = 1; c < NV; c++) acc = _mm512_fmadd_ps(qv[h][c], kv[c], acc);
+                score[(h0 + h) * chunk + u] = _mm512_reduce_add_ps(acc) * j->scale;
+            }
+        }
+    }
+}
+
+/* o += p . V for the group's heads, HC heads' output rows in registers per pass over V. */
+INLINE void dpv(const attn_job *j, int NV, int HC, int64_t koff, int64_t t0, int64_t n,
+                const float *score, int64_t chunk, float *part) {
+    int hd = j->hd;
+    for (int h0 = 0; h0 < j->group; h0 += HC) {
+        int hc = j->group - h0 < HC ? j->group - h0 : HC;
+        __m512 acc[4][8];
+        for (int h = 0; h < HC; h++)
+            for (int c = 0; c < NV; c++) acc[h][c] = _mm512_setzero_ps();
+        for (int64_t u = 0; u < n; u++) {
+            __m512 vv[8];
+            for (int c = 0; c < NV; c++)
+                vv[c] = load_kv(j->v, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
+                                tmask(hd - c * 16));
+            for (int h = 0; h < HC; h++) {
+                if (h >= hc) break;
+                __m512 p = _mm512_set1_ps(score[(h0 + h) * chunk + u]);
+                for (int c = 0; c < NV; c++) acc[h][c] = _mm512_fmadd_ps(p, vv[c], acc[h][c]);
+            }
+        }
+        for (int h = 0; h < hc; h++)
+            for (int c = 0; c < NV; c++)
+                _mm512_mask_storeu_ps(part + (h0 + h) * (hd + 2) + 2 + c * 16, tmask(hd - c * 16),
+                                      acc[h][c]);
+    }
+}
+
+/* NV (vectors per head row) fixed per instantiation, so the arrays live in registers; HC heads
+ * per pass keep HC x NV accumulators within the 32 zmm registers. */
+static void dscores_any(const attn_job *j, int nvec, const float *q0, int64_t koff, int64_t t0,
+                        int64_t n, float *score, int64_t chunk) {
+    switch (nvec) {
+    case 1:
+        dscores(j, 1, 4, q0, koff, t0, n, score, chunk);
+        break;
+    case 2:
+        dscores(j, 2, 4, q0, koff, t0, n, score, chunk);
+        break;
+    case 3:
+        dscores(j, 3, 4, q0, koff, t0, n, score, chunk);
+        break;
+    case 4:
+        dscores(j, 4, 4, q0, koff, t0, n, score, chunk);
+        break;
+    case 5:
+        dscores(j, 5, 3, q0, koff, t0, n, score, chunk);
+        break;
+    case 6:
+        dscores(j, 6, 2, q0, koff, t0, n, score, chunk);
+        break;
+    case 7:
+        dscores(j, 7, 2, q0, koff, t0, n, score, chunk);
+        break;
+    default:
+        dscores(j, 8, 2, q0, koff, t0, n, score, chunk);
+        break;
+    }
+}
+
+static void dpv_any(const attn_job *j, int nvec, int64_t koff, int64_t t0, int64_t n,
+                    const float *score, int64_t chunk, float *part) {
+    switch (nvec) {
+    case 1:
+        dpv(j, 1, 4, koff, t0, n, score, chunk, part);
+        break;
+    case 2:
+        dpv(j, 2, 4, koff, t0, n, score, chunk, part);
+        break;
+    case 3:
+        dpv(j, 3, 4, koff, t0, n, score, chunk, part);
+        break;
+    case 4:
+        dpv(j, 4, 4, koff, t0, n, score, chunk, part);
+        break;
+    case 5:
+        dpv(j, 5, 3, koff, t0, n, score, chunk, part);
+        break;
+    case 6:
+        dpv(j, 6, 2, koff, t0, n, score, chunk, part);
+        break;
+    case 7:
+        dpv(j, 7, 2, koff, t0, n, score, chunk, part);
+        break;
+    default:
+        dpv(j, 8, 2, koff, t0, n, score, chunk, part);
+        break;
+    }
+}
+
 static void direct_task(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *j = arg;
@@ -90,20 +207,7 @@ static void direct_task(void *arg, int ith, int nth) {
         if (t1 <= t0) continue;
         int64_t n = t1 - t0;
         const float *q0 = j->q + i * j->q_stride + (int64_t)g * G * hd;
-        for (int64_t u = 0; u < n; u++) {
-            __m512 kv[8];
-            for (int c = 0; c < nvec; c++)
-                kv[c] = load_kv(j->k, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
-                                tmask(hd - c * 16));
-            for (int hh = 0; hh < G; hh++) {
-                const float *qh = q0 + (int64_t)hh * hd;
-                __m512 acc = _mm512_mul_ps(_mm512_maskz_loadu_ps(tmask(hd), qh), kv[0]);
-                for (int c = 1; c < nvec; c++)
-                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tmask(hd - c * 16), qh + c * 16),
-                                          kv[c], acc);
-                score[hh * chunk + u] = _mm512_reduce_add_ps(acc) * j->scale;
-            }
-        }
+        dscores_any(j, nvec, q0, koff, t0, n, score, chunk);
         for (int hh = 0; hh < G; hh++) {
             float *sc = score + hh * chunk, mx = -INFINITY;
             for (int64_t u = 0; u < n; u++) mx = sc[u] > mx ? sc[u] : mx;
@@ -118,22 +222,7 @@ static void direct_task(void *arg, int ith, int nth) {
             part[hh * (hd + 2)] = mx;
             part[hh * (hd + 2) + 1] = _mm512_reduce_add_ps(vsum);
         }
-        for (int64_t u = 0; u < n; u++) {
-            __m512 vv[8];
-            for (int c = 0; c < nvec; c++)
-                vv[c] = load_kv(j->v, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
-                                tmask(hd - c * 16));
-            for (int hh = 0; hh < G; hh++) {
-                float *o = part + hh * (hd + 2) + 2;
-                __m512 p = _mm512_set1_ps(score[hh * chunk + u]);
-                for (int c = 0; c < nvec; c++) {
-                    __mmask16 mk = tmask(hd - c * 16);
-                    _mm512_mask_storeu_ps(
-                        o + c * 16, mk,
-                        _mm512_fmadd_ps(p, vv[c], _mm512_maskz_loadu_ps(mk, o + c * 16)));
-                }
-            }
-        }
+        dpv_any(j, nvec, koff, t0, n, score, chunk, part);
     }
 }
 
@@ -455,7 +544,7 @@ static void attention(kern_ctx *kc, float *out, const float *q, const void *k, c
                       lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                       int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
                       int64_t q_pos0, float scale, bool bf16) {
-    if (n_q <= 0) return; /* nothing to write (and no rows to split) */
+    if (n_q <= 0) return;                            /* nothing to write (and no rows to split) */
     if (head_dim > 128 || n_head % n_head_kv != 0) { /* outside what the registers hold */
         kern_ref_table()->attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv,
                                     head_dim, q_stride, kv_stride, causal, q_pos0, scale);
