@@ -39,6 +39,17 @@ static void test_buf_and_json_escape(void **state) {
     lg_free(s);
 }
 
+static void test_utf8_encode(void **state) {
+    (void)state;
+    lg_buf b;
+    lg_buf_init(&b);
+    const uint32_t cps[] = {0x41, 0xe9, 0x20ac, 0x1f600};
+    for (size_t i = 0; i < 4; i++) lg_buf_put_utf8(&b, cps[i]);
+    char *s = lg_buf_detach(&b, NULL);
+    assert_string_equal(s, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    lg_free(s);
+}
+
 static void test_sha256(void **state) {
     (void)state;
     char hex[65];
@@ -95,6 +106,7 @@ int main(void) {
         cmocka_unit_test(test_err_set_and_prefix),
         cmocka_unit_test(test_buf_and_json_escape),
         cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_utf8_encode),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_json_errors_name_line),
     };

@@ -108,6 +108,34 @@ bool lg_buf_put_json_string(lg_buf *b, const char *s, size_t n) {
     return lg_buf_putc(b, '"');
 }
 
+size_t lg_utf8_encode(uint32_t cp, uint8_t out[4]) {
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xC0 | (cp >> 6));
+        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xE0 | (cp >> 12));
+        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xF0 | (cp >> 18));
+    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+bool lg_buf_put_utf8(lg_buf *b, uint32_t cp) {
+    uint8_t u[4];
+    return lg_buf_append(b, u, lg_utf8_encode(cp, u));
+}
+
 char *lg_buf_detach(lg_buf *b, size_t *len) {
     if (b->failed) {
         lg_buf_free(b);

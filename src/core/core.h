@@ -92,8 +92,15 @@ bool lg_buf_putc(lg_buf *b, char c);
 bool lg_buf_printf(lg_buf *b, const char *fmt, ...) LG_PRINTF(2, 3);
 /* Appends `s` as a JSON string literal (quotes included, RFC 8259 escapes). */
 bool lg_buf_put_json_string(lg_buf *b, const char *s, size_t n);
+/* Appends code point cp encoded as UTF-8 (1-4 bytes). */
+bool lg_buf_put_utf8(lg_buf *b, uint32_t cp);
 /* Hands the buffer's memory to the caller (lg_free) and re-initialises the buffer. */
 char *lg_buf_detach(lg_buf *b, size_t *len);
+
+/* ---- UTF-8 ---- */
+
+/* Encodes code point cp (<= 0x10FFFF) as UTF-8 into out[0..3]; returns the byte count. */
+size_t lg_utf8_encode(uint32_t cp, uint8_t out[4]);
 
 /* ---- JSON (jansson) ---- */
 

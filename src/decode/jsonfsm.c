@@ -94,31 +94,6 @@ static int hex_value(unsigned char c) {
     return c - 'A' + 10;
 }
 
-static void put_utf8(lg_buf *b, uint32_t cp) {
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    lg_buf_append(b, u, n);
-}
-
 /* Reads \uXXXX at s[i] (s[i] == '\\'); returns the code unit or -1. */
 static int32_t read_u_escape(const char *s, size_t n, size_t i) {
     if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u') return -1;
@@ -154,15 +129,16 @@ char *fsm_unescape(const char *s, size_t n, size_t *out_len) {
         if (u >= 0xd800 && u <= 0xdbff) {
             int32_t lo = read_u_escape(s, n, i + 1);
             if (lo >= 0xdc00 && lo <= 0xdfff) {
-                put_utf8(&b, 0x10000u + (((uint32_t)u - 0xd800u) << 10) + ((uint32_t)lo - 0xdc00u));
+                lg_buf_put_utf8(&b, 0x10000u + (((uint32_t)u - 0xd800u) << 10) +
+                                        ((uint32_t)lo - 0xdc00u));
                 i += 6;
             } else {
-                put_utf8(&b, 0xfffd);
+                lg_buf_put_utf8(&b, 0xfffd);
             }
         } else if (u >= 0xdc00 && u <= 0xdfff) {
-            put_utf8(&b, 0xfffd);
+            lg_buf_put_utf8(&b, 0xfffd);
         } else {
-            put_utf8(&b, (uint32_t)u);
+            lg_buf_put_utf8(&b, (uint32_t)u);
         }
     }
     return lg_buf_detach(&b, out_len);

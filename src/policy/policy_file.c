@@ -64,31 +64,6 @@ static long sc_hex4(scan *s) {
     return v;
 }
 
-static void put_utf8(lg_buf *out, unsigned long cp) {
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    lg_buf_append(out, u, n);
-}
-
 /* Reads the \u escape whose 'u' s->p is past, joining a surrogate pair. */
 static void sc_unicode(scan *s, lg_buf *out) {
     long cp = sc_hex4(s);
@@ -97,7 +72,7 @@ static void sc_unicode(scan *s, lg_buf *out) {
         long lo = sc_hex4(s);
         if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    if (cp >= 0 && out) put_utf8(out, (unsigned long)cp);
+    if (cp >= 0 && out) lg_buf_put_utf8(out, (uint32_t)cp);
 }
 
 /* Skips the string at s->p (which is '"'), decoding it into `out` when not NULL. */

@@ -258,7 +258,7 @@ static lg_status byte_tables(bpe_model *m, lg_error *err) {
         char s[8];
         size_t n;
         if (m->byte_level) {
-            n = utf8_encode(utf8_bytelevel_char((uint8_t)b), (uint8_t *)s);
+            n = lg_utf8_encode(utf8_bytelevel_char((uint8_t)b), (uint8_t *)s);
             m->byte_ids[b] = bpe_vocab_find(m, s, n);
             if (m->byte_ids[b] < 0)
                 return lg_err_set(err, LG_E_FORMAT,
@@ -607,7 +607,7 @@ static int32_t whole_word_id(const bpe_model *m, const char *s, size_t n) {
     if (n > CACHE_MAX_KEY) return -1; /* no vocabulary entry is that long */
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        k += utf8_encode(utf8_bytelevel_char((uint8_t)s[i]), (uint8_t *)buf + k);
+        k += lg_utf8_encode(utf8_bytelevel_char((uint8_t)s[i]), (uint8_t *)buf + k);
     return bpe_vocab_find(m, buf, k);
 }
 

@@ -252,7 +252,7 @@ static void flush_group(lg_buf *out, lg_buf *group) {
 static size_t strip_prefix(const detok_spec *d, const char *s, size_t n, size_t max,
                            size_t *nchars) {
     uint8_t enc[4];
-    size_t el = utf8_encode(d->strip_char, enc), off = 0, k = 0;
+    size_t el = lg_utf8_encode(d->strip_char, enc), off = 0, k = 0;
     while (k < max && n - off >= el && memcmp(s + off, enc, el) == 0) {
         off += el;
         k++;

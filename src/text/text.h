@@ -22,8 +22,6 @@ static inline size_t utf8_seq_len(uint8_t c) {
 }
 /* Decodes one code point from valid UTF-8; stores its length in *len. */
 uint32_t utf8_decode(const uint8_t *s, size_t *len);
-/* Encodes code point cp into out (4 bytes room); returns the length. */
-size_t utf8_encode(uint32_t cp, uint8_t *out);
 /* Unicode White_Space (Rust char::is_whitespace). */
 bool utf8_is_whitespace(uint32_t cp);
 /* Appends `n` bytes to b replacing every maximal invalid subsequence by U+FFFD (Rust
