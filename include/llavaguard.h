@@ -66,6 +66,12 @@ LG_API const char *lg_version(void);
  * a no-op. */
 LG_API void lg_free(void *p);
 
+/* Reads a whole file ("-": standard input) into a NUL-terminated buffer (*data, lg_free) of
+ * *size bytes. LG_E_IO when it cannot be read, LG_E_LIMIT when it is larger than max_bytes (the
+ * message names the file). For the command-line tools, which read images, prompts and lists. */
+LG_API lg_status lg_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
+                              lg_error *err);
+
 /* Writes the SHA-256 of `size` bytes as 64 lowercase hex digits plus NUL into hex. Thread-safe. */
 LG_API void lg_sha256_hex(const void *data, size_t size, char hex[65]);
 

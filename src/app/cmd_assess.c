@@ -6,7 +6,6 @@
  */
 #include "app.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #define CMD "assess"
+#define MAX_IMAGE_BYTES ((size_t)1 << 30) /* larger files are refused before decoding */
 
 typedef enum out_format { FMT_JSONL, FMT_JSON, FMT_TEXT } out_format;
 
@@ -293,40 +293,6 @@ static int read_list(const char *file, path_list *l) {
     return rc;
 }
 
-/* Reads a whole file or stdin; NULL with a message in err. */
-static unsigned char *slurp(const char *path, size_t *size, char *err, size_t errlen) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            unsigned char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    bool bad = !buf || ferror(f);
-    if (f != stdin) fclose(f);
-    if (bad) {
-        free(buf);
-        snprintf(err, errlen, "%s: read error", path);
-        return NULL;
-    }
-    *size = len;
-    return buf;
-}
-
 /* ---- output ---- */
 
 static json_t *verdict_json(const char *path, const char *sha, const lg_image *img,
@@ -429,12 +395,13 @@ fail:
 /* Judges one image; returns 0 ok, 1 failed, 3 unsafe. */
 static int assess_one(const assess_opts *o, lg_guard *g, const lg_policy *pol, const char *path,
                       json_t *array) {
-    char err[LG_ERROR_MSG_MAX + 64];
     size_t size = 0;
     double t0 = now_s();
-    unsigned char *bytes = slurp(path, &size, err, sizeof err);
-    if (!bytes) {
-        json_t *rec = error_json(path, LG_E_IO, err);
+    uint8_t *bytes = NULL;
+    lg_error e = {0};
+    lg_status st = lg_read_file(path, MAX_IMAGE_BYTES, &bytes, &size, &e);
+    if (st != LG_OK) {
+        json_t *rec = error_json(path, st, e.msg);
         emit(rec, o->format, array);
         json_decref(rec);
         return APP_EXIT_FAIL;
@@ -442,9 +409,8 @@ static int assess_one(const assess_opts *o, lg_guard *g, const lg_policy *pol, c
     char sha[65];
     lg_sha256_hex(bytes, size, sha);
     lg_image *img = NULL;
-    lg_error e = {0};
-    lg_status st = lg_image_load_memory(bytes, size, path, &o->io, &img, &e);
-    free(bytes);
+    st = lg_image_load_memory(bytes, size, path, &o->io, &img, &e);
+    lg_free(bytes);
     double t_decode = now_s() - t0;
     lg_verdict *v = NULL;
     if (st == LG_OK) {

@@ -159,48 +159,6 @@ static int parse(int argc, char **argv, tok_opts *o) {
     return -1;
 }
 
-/* Reads a whole file ('-' = standard input). Returns NULL with errno set on failure. */
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        if (n == cap) {
-            if (cap >= MAX_INPUT) {
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f)) {
-                free(buf);
-                buf = NULL;
-                errno = EIO;
-            }
-            break;
-        }
-    }
-    if (f != stdin) fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
-
 static int print_json(json_t *j) {
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -311,20 +269,22 @@ int cmd_tokenize(int argc, char **argv) {
     size_t len;
     const char *input = o.text;
     if (o.file) {
-        if (!(owned = read_all(o.file, &len)))
-            return app_fail(CMD, "%s: %s", o.file, strerror(errno));
-        input = owned;
+        lg_error fe;
+        uint8_t *data = NULL;
+        if (lg_read_file(o.file, MAX_INPUT, &data, &len, &fe) != LG_OK)
+            return app_fail_err(CMD, &fe);
+        input = owned = (char *)data;
     } else {
         len = strlen(o.text);
     }
     lg_tokenizer *tok = NULL;
     lg_error e;
     if (lg_tokenizer_open(o.model, &tok, &e)) {
-        free(owned);
+        lg_free(owned);
         return app_fail_err(CMD, &e);
     }
     rc = o.decode ? run_decode(tok, input, len, o.skip_special) : run_encode(tok, &o, input, len);
     lg_tokenizer_free(tok);
-    free(owned);
+    lg_free(owned);
     return rc;
 }

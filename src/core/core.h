@@ -54,10 +54,7 @@ bool lg_mul_ok(size_t a, size_t b, size_t *out);
 
 /* ---- files ---- */
 
-/* Reads a whole file (or stdin for "-") into a NUL-terminated buffer; refuses files larger than
- * `max_bytes`. The caller frees *data with lg_free. */
-lg_status lg_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
-                       lg_error *err);
+/* lg_read_file is public (llavaguard.h). */
 
 /* Writes `size` bytes to `path` atomically: a temporary file beside it, fsync'd, then renamed, so
  * a failure never leaves a half-written file behind. */
