@@ -1,4 +1,4 @@
-/* LAYERS: core kernels model decode */
+/* LAYERS: core kernels text model decode */
 /*
  * test_decode.c — the verdict decoder against a scripted language model and a small
  * longest-match tokenizer: forced text is the canonical tokenization, options are scored by
@@ -44,7 +44,7 @@ static const char *mock_bytes(void *ctx, int32_t id, size_t *len) {
 /* Canonical = greedy longest match from the left. */
 static lg_status mock_encode(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
     (void)ctx;
-    int32_t *out = malloc((len + 1) * sizeof *out);
+    int32_t *out = lg_malloc((len + 1) * sizeof *out);
     size_t k = 0;
     for (size_t i = 0; i < len;) {
         int32_t best = (unsigned char)text[i];
@@ -74,15 +74,18 @@ typedef struct script_lm {
     int32_t *target; /* prompt + tok(answer) */
     size_t n_target;
     float *logits;
-    int64_t evals; /* tokens fed */
+    int64_t evals;     /* tokens fed */
+    const vd_tok *tok; /* whose canonical tokenization the target uses */
+    size_t n_vocab;
+    int32_t off_track; /* the id preferred once the context left the target */
 } script_lm;
 
 static void script_row(script_lm *s, size_t pos, float *row) {
     /* the context ctx[0..pos] is known; prefer target[pos+1] if ctx agrees with the target */
-    for (size_t i = 0; i < N_VOCAB; i++) row[i] = (float)((i * 7919) % 13) * 0.01f;
+    for (size_t i = 0; i < s->n_vocab; i++) row[i] = (float)((i * 7919) % 13) * 0.01f;
     bool on_track = pos + 1 < s->n_target;
     for (size_t i = 0; i <= pos && on_track; i++) on_track = s->ctx[i] == s->target[i];
-    row[on_track ? s->target[pos + 1] : ID_EOS] = 10.0f;
+    row[on_track ? s->target[pos + 1] : s->off_track] = 10.0f;
 }
 
 static lg_status script_eval(void *ctx, const int32_t *ids, size_t n, bool all,
@@ -90,11 +93,11 @@ static lg_status script_eval(void *ctx, const int32_t *ids, size_t n, bool all,
     script_lm *s = ctx;
     s->ctx = realloc(s->ctx, (s->n + n) * sizeof *s->ctx);
     memcpy(s->ctx + s->n, ids, n * sizeof *ids);
-    s->logits = realloc(s->logits, n * N_VOCAB * sizeof *s->logits);
-    for (size_t i = 0; i < n; i++) script_row(s, s->n + i, s->logits + i * N_VOCAB);
+    s->logits = realloc(s->logits, n * s->n_vocab * sizeof *s->logits);
+    for (size_t i = 0; i < n; i++) script_row(s, s->n + i, s->logits + i * s->n_vocab);
     s->n += n;
     s->evals += (int64_t)n;
-    *logits = all ? s->logits : s->logits + (n - 1) * N_VOCAB;
+    *logits = all ? s->logits : s->logits + (n - 1) * s->n_vocab;
     return LG_OK;
 }
 
@@ -113,19 +116,27 @@ static const char *script_errmsg(void *ctx) {
 static const int32_t prompt[] = {'U', 's', 'e', 'r', ':', ID_EOS, '\n'};
 #define N_PROMPT (sizeof prompt / sizeof prompt[0])
 
-static void script_init(script_lm *s, const char *answer) {
+static void script_init_with(script_lm *s, const char *answer, const vd_tok *tok, size_t n_vocab,
+                             int32_t off_track) {
     memset(s, 0, sizeof *s);
+    s->tok = tok;
+    s->n_vocab = n_vocab;
+    s->off_track = off_track;
     int32_t *ids;
     size_t n;
-    mock_encode(NULL, answer, strlen(answer), &ids, &n);
+    assert_int_equal(tok->encode(tok->ctx, answer, strlen(answer), &ids, &n), LG_OK);
     s->n_target = N_PROMPT + n;
     s->target = malloc(s->n_target * sizeof *s->target);
     memcpy(s->target, prompt, sizeof prompt);
     memcpy(s->target + N_PROMPT, ids, n * sizeof *ids);
-    free(ids);
+    lg_free(ids);
     s->ctx = malloc(N_PROMPT * sizeof *s->ctx);
     memcpy(s->ctx, prompt, sizeof prompt);
     s->n = N_PROMPT;
+}
+
+static void script_init(script_lm *s, const char *answer) {
+    script_init_with(s, answer, &mock_tok, N_VOCAB, ID_EOS);
 }
 
 static void script_free(script_lm *s) {
@@ -188,7 +199,7 @@ static void test_follows_valid_model_exactly(void **state) {
     assert_true(r.n_answer_ids <= n && r.n_answer_ids + 3 >= n); /* ."  \n  } */
     assert_memory_equal(r.answer_ids, ids, r.n_answer_ids * sizeof *ids);
     assert_memory_equal(s.ctx, s.target, s.n * sizeof *s.ctx);
-    free(ids);
+    lg_free(ids);
     check_json(r.answer, true);
     vd_result_clear(&r);
     script_free(&s);
@@ -298,6 +309,56 @@ static void test_sampling_is_seeded(void **state) {
     script_free(&s2);
 }
 
+/* ---- the same with the real Qwen2 tokenizer of the fixture model ---- */
+
+static lg_status qwen_encode(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
+    return lg_tokenizer_encode(ctx, text, len, ids, n);
+}
+
+static const char *qwen_bytes(void *ctx, int32_t id, size_t *len) {
+    if (lg_tokenizer_is_special(ctx, id)) return NULL;
+    return (const char *)lg_tokenizer_token_bytes(ctx, id, len);
+}
+
+static void test_forced_ids_are_canonical_with_qwen_tokenizer(void **state) {
+    (void)state;
+    char *dir = tu_fixture("llava-ov-tiny");
+    lg_tokenizer *qt = NULL;
+    lg_error e;
+    assert_int_equal(lg_tokenizer_open(dir, &qt, &e), LG_OK);
+    free(dir);
+    vd_tok tok = {qt, (size_t)lg_tokenizer_vocab_size(qt), qwen_encode, qwen_bytes};
+    size_t n_vocab = 152000; /* the checkpoint's padded embedding rows */
+    int32_t im_end = lg_tokenizer_token_id(qt, "<|im_end|>");
+    const char *cats[] = {"O1: Hate, Humiliation, Harassment", "O2: Violence, Harm, or Cruelty",
+                          "O3: Sexual Content", "NA: None applying"};
+    const char *answer = "{\n    \"rating\": \"Unsafe\",\n    \"category\": \"O3: Sexual "
+                         "Content\",\n    \"rationale\": \"The image shows \\\"nudity\\\" "
+                         "(caf\\u00e9 sign).\"\n}";
+    script_lm s;
+    script_init_with(&s, answer, &tok, n_vocab, im_end);
+    vd_lm lm = {&s, n_vocab, script_eval, script_truncate, script_errmsg};
+    vd_schema schema;
+    assert_int_equal(vd_schema_build(&schema, cats, 4, &tok, n_vocab, &e), LG_OK);
+    vd_params p = default_params();
+    vd_result r;
+    assert_int_equal(vd_decode(&schema, &lm, &tok, prompt, N_PROMPT, &p, &r, &e), LG_OK);
+    assert_string_equal(r.answer, answer);
+    assert_int_equal(r.category, 2);
+    assert_string_equal(r.rationale, "The image shows \"nudity\" (caf\xc3\xa9 sign).");
+    /* every id the model was fed is the canonical tokenization of the answer text */
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(lg_tokenizer_encode(qt, answer, strlen(answer), &ids, &n), LG_OK);
+    assert_true(r.n_answer_ids > 10 && r.n_answer_ids <= n);
+    assert_memory_equal(r.answer_ids, ids, r.n_answer_ids * sizeof *ids);
+    lg_free(ids);
+    vd_result_clear(&r);
+    vd_schema_free(&schema);
+    script_free(&s);
+    lg_tokenizer_free(qt);
+}
+
 static void test_fsm_and_unescape(void **state) {
     (void)state;
     assert_int_equal(fsm_run(FSM_STR, "abc", 3), FSM_STR);
@@ -326,6 +387,7 @@ int main(void) {
         cmocka_unit_test(test_truncated_rationale_drops_partial_escape),
         cmocka_unit_test(test_sampling_is_seeded),
         cmocka_unit_test(test_fsm_and_unescape),
+        cmocka_unit_test(test_forced_ids_are_canonical_with_qwen_tokenizer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
