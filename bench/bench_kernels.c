@@ -4,8 +4,9 @@
  * AVX512-BF16 vdpbf16ps, else AVX-512 FMA), the f32 FMA peak, and the all-core read bandwidth.
  * For each product and attention: median time, GFLOP/s (GB/s of weights for m = 1), % of the
  * limit, and the speedup over the reference kernels (ref timed on the first rows when the full
- * shape would take too long; time scales linearly with m).
- * Usage: bench_kernels [--threads N] [--reps N] [--quick] [--tables a,b,...]
+ * shape would take too long; time scales linearly with m). The bf16 tables run in both
+ * precisions (".../acc": split hi + lo activations, the default; ".../bf16": rounded once).
+ * Usage: bench_kernels [--threads N] [--reps N] [--quick] [--tables a,b:bf16,...]
  */
 #include "kernels/kern_impl.h"
 
@@ -55,10 +56,12 @@ typedef struct mm_case {
 
 static const mm_case MM[] = {
     {"siglip qkvo", 729, 1152, 1152},
+    {"siglip qkv fused", 729, 3456, 1152},
     {"siglip fc1", 729, 4304, 1152},
     {"siglip fc2", 729, 1152, 4304},
     {"qwen0.5b q/o prefill", 4096, 896, 896},
     {"qwen0.5b k/v prefill", 4096, 128, 896},
+    {"qwen0.5b qkv fused prefill", 4096, 1152, 896},
     {"qwen0.5b gate/up prefill", 4096, 4864, 896},
     {"qwen0.5b down prefill", 4096, 896, 4864},
     {"qwen0.5b q/o decode", 1, 896, 896},
@@ -74,6 +77,21 @@ typedef struct limits {
 } limits;
 
 static int g_reps = 5;
+
+static bool is_bf16_table(const char *tn) {
+    return strcmp(tn, "avx512") != 0 && strcmp(tn, "portable") != 0 && strcmp(tn, "ref") != 0;
+}
+
+/* "table" or "table/acc", "table/bf16" for the tables that read the precision. */
+static const char *ctx_label(const kern_ctx *kc) {
+    static char buf[8][40];
+    static int next;
+    char *b = buf[next++ % 8];
+    const char *tn = kern_ctx_table(kc)->name;
+    if (!is_bf16_table(tn)) return tn;
+    snprintf(b, 40, "%s/%s", tn, kern_ctx_precision(kc) == KERN_PREC_BF16 ? "bf16" : "acc");
+    return b;
+}
 
 /* Median seconds of `reps` runs of the matmul (after one warm-up). */
 static double time_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
@@ -105,21 +123,21 @@ static void bench_matmul(const mm_case *c, kern_ctx **ctx, int n_ctx, kern_ctx *
         kern_weight wi = w;
         kern_prepare(ctx[i], &wi);
         double t = time_matmul(ctx[i], y, x, &wi, bias, c->m, g_reps);
-        const char *tn = kern_ctx_table(ctx[i])->name;
+        const char *tn = kern_ctx_table(ctx[i])->name, *label = ctx_label(ctx[i]);
         if (c->m == 1) {
             double gbps = bytes / t / 1e9;
-            printf("  %-26s %6lldx%6lldx%5lld %-10s %9.3f ms %8.1f GB/s  %5.1f%% of bw   x%.0f vs "
-                   "ref\n",
-                   c->name, (long long)c->m, (long long)c->n_out, (long long)c->n_in, tn, t * 1e3,
-                   gbps, 100.0 * gbps / lim->bw, t_ref / t);
+            printf("  %-27s %6lldx%6lldx%5lld %-15s %9.3f ms %8.1f GB/s  %5.1f%% of bw   x%.0f "
+                   "vs ref\n",
+                   c->name, (long long)c->m, (long long)c->n_out, (long long)c->n_in, label,
+                   t * 1e3, gbps, 100.0 * gbps / lim->bw, t_ref / t);
         } else {
             double g = flop / t / 1e9;
-            bool bf = strcmp(tn, "avx512") != 0 && strcmp(tn, "portable") != 0;
+            bool bf = is_bf16_table(tn);
             double peak = bf ? lim->matrix_peak : lim->fma_peak;
-            printf("  %-26s %6lldx%6lldx%5lld %-10s %9.3f ms %8.1f GFLOP/s %5.1f%% of %s peak  "
+            printf("  %-27s %6lldx%6lldx%5lld %-15s %9.3f ms %8.1f GFLOP/s %5.1f%% of %s peak  "
                    "x%.0f vs ref\n",
-                   c->name, (long long)c->m, (long long)c->n_out, (long long)c->n_in, tn, t * 1e3,
-                   g, 100.0 * g / peak, bf ? lim->matrix_unit : "fma", t_ref / t);
+                   c->name, (long long)c->m, (long long)c->n_out, (long long)c->n_in, label,
+                   t * 1e3, g, 100.0 * g / peak, bf ? lim->matrix_unit : "fma", t_ref / t);
         }
         kern_weight_release(&wi);
         fflush(stdout);
@@ -163,9 +181,9 @@ static void bench_decode_step(kern_ctx **ctx, int n_ctx, kern_ctx *ref, const li
         static double t_ref;
         if (c < 0) t_ref = t[reps / 2];
         double gbps = bytes / t[reps / 2] / 1e9;
-        printf("  %-26s %20.0f MB %-10s %9.3f ms %8.1f GB/s  %5.1f%% of bw   x%.0f vs ref\n",
-               "decode step, 0.5b matmuls", bytes / 1e6, kern_ctx_table(kc)->name,
-               t[reps / 2] * 1e3, gbps, 100.0 * gbps / lim->bw, t_ref / t[reps / 2]);
+        printf("  %-27s %20.0f MB %-15s %9.3f ms %8.1f GB/s  %5.1f%% of bw   x%.0f vs ref\n",
+               "decode step, 0.5b matmuls", bytes / 1e6, ctx_label(kc), t[reps / 2] * 1e3, gbps,
+               100.0 * gbps / lim->bw, t_ref / t[reps / 2]);
         fflush(stdout);
         for (int i = 0; i < n_w; i++) kern_weight_release(&wc[i]);
         free(wc);
@@ -224,11 +242,11 @@ static void bench_attention(const at_case *c, kern_ctx **ctx, int n_ctx, kern_ct
         double t = time_attention(ctx[i], c, out, q, k, v, c->n_q, g_reps);
         double g = flop / t / 1e9;
         const char *tn = kern_ctx_table(ctx[i])->name;
-        bool bf = strcmp(tn, "avx512") != 0 && strcmp(tn, "portable") != 0 && c->n_q >= 8;
-        printf("  %-26s %6lldx%6lld h%d/%d d%d %-10s %9.3f ms %8.1f GFLOP/s %5.1f%% of %s peak  "
+        bool bf = is_bf16_table(tn) && c->n_q >= 8;
+        printf("  %-27s %6lldx%6lld h%d/%d d%d %-15s %9.3f ms %8.1f GFLOP/s %5.1f%% of %s peak  "
                "x%.0f vs ref\n",
-               c->name, (long long)c->n_q, (long long)c->n_kv, c->n_head, c->n_head_kv, c->hd, tn,
-               t * 1e3, g, 100.0 * g / (bf ? lim->matrix_peak : lim->fma_peak),
+               c->name, (long long)c->n_q, (long long)c->n_kv, c->n_head, c->n_head_kv, c->hd,
+               ctx_label(ctx[i]), t * 1e3, g, 100.0 * g / (bf ? lim->matrix_peak : lim->fma_peak),
                bf ? lim->matrix_unit : "fma", t_ref / t);
         fflush(stdout);
     }
@@ -290,13 +308,23 @@ int main(int argc, char **argv) {
     if (tables) {
         char buf[256];
         snprintf(buf, sizeof buf, "%s", tables);
-        for (char *s = strtok(buf, ","); s && n_ctx < 8; s = strtok(NULL, ","))
-            if ((ctx[n_ctx] = kern_ctx_create(threads, s)))
+        for (char *s = strtok(buf, ","); s && n_ctx < 8; s = strtok(NULL, ",")) {
+            char *colon = strchr(s, ':'); /* table:bf16 or table:accurate */
+            if (colon) *colon++ = '\0';
+            if ((ctx[n_ctx] = kern_ctx_create(threads, s))) {
+                if (colon && strcmp(colon, "bf16") == 0)
+                    kern_ctx_set_precision(ctx[n_ctx], KERN_PREC_BF16);
                 n_ctx++;
-            else
+            } else {
                 fprintf(stderr, "table %s: not runnable here\n", s);
+            }
+        }
     } else {
         ctx[n_ctx++] = kern_ctx_create(threads, "auto");
+        if (is_bf16_table(kern_ctx_table(ctx[0])->name)) {
+            ctx[n_ctx] = kern_ctx_create(threads, "auto");
+            kern_ctx_set_precision(ctx[n_ctx++], KERN_PREC_BF16);
+        }
         if (strcmp(kern_ctx_table(ctx[0])->name, "avx512") != 0 && kern_table_for("avx512"))
             ctx[n_ctx++] = kern_ctx_create(threads, "avx512");
     }

@@ -474,6 +474,17 @@ typedef enum lg_kv_type {
     LG_KV_F16 = 2
 } lg_kv_type;
 
+/* How the fast kernels multiply float32 activations by the 16-bit weights in the large
+ * products (vision tower, projector, prefill) and the many-query attention. Decoding one token
+ * is float32 either way; ignored with kernels "ref". Measured errors: docs/kernels.md. */
+typedef enum lg_precision {
+    LG_PRECISION_ACCURATE = 0, /* default: every activation split into two bf16 halves
+                                  (hi + lo, ~16 bits): logits within ~1e-4 of the float32
+                                  reference, the products take about twice as long */
+    LG_PRECISION_BF16 = 1      /* activations rounded to bf16 (8 bits): the fastest; logits
+                                  off by ~1e-2..1e-1, greedy output may differ */
+} lg_precision;
+
 typedef struct lg_model_params {
     int n_threads;       /* compute threads per session; <= 0 (default): one per online core */
     const char *kernels; /* "auto" (default; the fastest kernels for this CPU) or "ref" (the plain
@@ -484,6 +495,7 @@ typedef struct lg_model_params {
                             16-bit copy in their layout: faster products, a slower open and
                             that much more memory): -1 (default) when the chosen kernels want it,
                             0 never, 1 always. Ignored with kernels "ref". */
+    lg_precision precision; /* default LG_PRECISION_ACCURATE */
 } lg_model_params;
 
 /* Returns the default parameters (see the fields). Thread-safe. */

@@ -2,7 +2,7 @@
 # cli_generate.sh — `llavaguard generate` on the tiny LLaVA-OneVision model against the reference
 # (../shared/fixtures/reference/llava-ov-tiny): with --input-ids (the reference ids) and with the
 # prompt rendered from text (--prompt-file + the HF template, through the tokenizer and the image
-# processor), --exact: the dumped logits (1e-3) and image features (1e-4 x max), the greedy ids
+# processor), --exact (and once with the fast kernels' default precision): the dumped logits (1e-3) and image features (1e-4 x max), the greedy ids
 # (up to the first step whose top1-top2 gap is below 1e-4), the decoded text; seeded sampling
 # reproduces; usage errors exit 2, failures exit 1 with a message and leave no dump file.
 #   $1 = llavaguard binary, $2 = fixtures dir.
@@ -78,6 +78,19 @@ ids_file p05_rgb_tiny_50x37 "$TMP/p05.json"
   > "$TMP/p05.out" 2> "$TMP/err" || fail "p05: exit $? ($(cat "$TMP/err"))"
 check p05_rgb_tiny_50x37 "$TMP/p05.out" "$TMP/p05.f32" "$TMP/p05.feat" || fail "p05 differs"
 
+# 1b. the fast kernels in their default (accurate) precision meet the same bounds; --precision
+#     bf16 runs and says so
+"$BIN" generate --model "$OV" --image "$IMG/p05_rgb_tiny_50x37.png" --input-ids "$TMP/p05.json" \
+  --max-new-tokens 32 --dump-logits "$TMP/p05f.f32" --dump-image-features "$TMP/p05f.feat" \
+  > "$TMP/p05f.out" 2> "$TMP/err" || fail "p05 fast: exit $? ($(cat "$TMP/err"))"
+check p05_rgb_tiny_50x37 "$TMP/p05f.out" "$TMP/p05f.f32" "$TMP/p05f.feat" || fail "p05 fast differs"
+$PY -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['kernels']=='auto' and j['precision']=='accurate'" \
+  "$TMP/p05f.out" || fail "fast run: kernels/precision in the JSON"
+"$BIN" generate --model "$OV" --input-ids "$TMP/t.json" -n 2 --precision bf16 > "$TMP/b.out" \
+  || fail "--precision bf16: exit $?"
+$PY -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['precision']=='bf16' and len(j['ids'])==2" \
+  "$TMP/b.out" || fail "--precision bf16 output"
+
 # 2. the prompt from text: the HF template, tokenizer and image processor give the same run
 "$BIN" generate --model "$OV" --image "$IMG/p01_rgb_384x384.png" \
   --prompt-file "$FIX/reference/prompt_text.txt" --template llava_onevision_hf -n 32 --exact \
@@ -117,6 +130,7 @@ usage --model "$OV" -p x --top-p 1.5
 usage --model "$OV" -p x -n -3
 usage --model "$OV" -p x --threads 0
 usage --model "$OV" -p x --kv-type q4
+usage --model "$OV" -p x --precision fp8
 usage --model "$OV" -p x --bogus
 usage --model "$OV" -p x extra
 usage --model "$OV" --input-ids "$TMP/t.json" --template qwen_1_5

@@ -42,12 +42,22 @@ static void *rand_tensor(lg_dtype dt, size_t n, float amp) {
     return p;
 }
 
-/* The relative rounding a table applies to a product of m rows with weights of dtype `wdt`. */
-static double matmul_eps(const lg_kernels *t, lg_dtype wdt, int64_t m) {
-    bool bf16_acts = (strcmp(t->name, "avx512bf16") == 0 || strcmp(t->name, "amx") == 0 ||
-                      strcmp(t->name, "amx-emu") == 0) &&
-                     m >= 4;
+static bool is_bf16_table(const lg_kernels *t) {
+    return strcmp(t->name, "avx512bf16") == 0 || strcmp(t->name, "amx") == 0 ||
+           strcmp(t->name, "amx-emu") == 0;
+}
+
+/* Relative error of a split (hi + lo bf16) activation times an exact bf16 weight: the residual
+ * x - hi - lo is at most 2^-18 |x|; f32 accumulation adds the 2e-6 every f32 path gets. */
+#define SPLIT_EPS 4e-6
+
+/* The relative rounding a table applies to a product of m rows with weights of dtype `wdt`
+ * (`prepared`: kern_prepare ran, which packs only bf16 weights). */
+static double matmul_eps(const lg_kernels *t, kern_precision prec, lg_dtype wdt, int64_t m) {
+    bool bf16_acts = is_bf16_table(t) && m >= 4;
     if (!bf16_acts) return 2e-6;
+    if (prec == KERN_PREC_ACCURATE) /* non-bf16 weights take the f32 GEMM */
+        return wdt == LG_DT_BF16 ? SPLIT_EPS : 2e-6;
     return wdt == LG_DT_BF16 ? 1.0 / 256 : 1.0 / 128; /* x (and non-bf16 W) rounded to bf16 */
 }
 
@@ -63,12 +73,13 @@ static const mm_shape MM_SHAPES[] = {
 };
 
 /* Runs table `t` on one shape and dtype and compares with ref; returns the worst error ratio. */
-static double check_matmul(const lg_kernels *t, int nth, mm_shape s, lg_dtype wdt, bool bias,
-                           bool prepare) {
+static double check_matmul(const lg_kernels *t, kern_precision prec, int nth, mm_shape s,
+                           lg_dtype wdt, bool bias, bool prepare) {
     kern_ctx *kc = kern_ctx_create(nth, t->name);
     kern_ctx *kr = kern_ctx_create(1, "ref");
     assert_non_null(kc);
     assert_non_null(kr);
+    kern_ctx_set_precision(kc, prec);
     float *x = rand_tensor(LG_DT_F32, (size_t)(s.m * s.n_in), 1.0f);
     void *wd = rand_tensor(wdt, (size_t)(s.n_out * s.n_in), 0.5f);
     float *b = bias ? rand_tensor(LG_DT_F32, (size_t)s.n_out, 1.0f) : NULL;
@@ -79,7 +90,7 @@ static double check_matmul(const lg_kernels *t, int nth, mm_shape s, lg_dtype wd
     for (size_t i = 0; i < (size_t)(s.m * s.n_out); i++) got[i] = NAN;
     kern_matmul(kc, got, x, &w, b, s.m);
     kern_matmul(kr, want, x, &w, b, s.m);
-    double eps = matmul_eps(t, wdt, s.m), worst = 0.0;
+    double eps = matmul_eps(t, prec, wdt, s.m), worst = 0.0;
     for (int64_t o = 0; o < s.n_out; o++) {
         kern_weight_row_f32(&w, o, row);
         for (int64_t i = 0; i < s.m; i++) {
@@ -89,10 +100,10 @@ static double check_matmul(const lg_kernels *t, int nth, mm_shape s, lg_dtype wd
             double err = fabs((double)got[i * s.n_out + o] - want[i * s.n_out + o]);
             double ratio = isnan(err) ? INFINITY : err / tol;
             if (ratio > 1.0 && worst <= 1.0)
-                print_error("%s nth=%d m=%lld k=%lld n=%lld dt=%d bias=%d prep=%d: y[%lld][%lld] "
-                            "got %g want %g tol %g\n",
-                            t->name, nth, (long long)s.m, (long long)s.n_in, (long long)s.n_out,
-                            (int)wdt, bias, prepare, (long long)i, (long long)o,
+                print_error("%s prec=%d nth=%d m=%lld k=%lld n=%lld dt=%d bias=%d prep=%d: "
+                            "y[%lld][%lld] got %g want %g tol %g\n",
+                            t->name, (int)prec, nth, (long long)s.m, (long long)s.n_in,
+                            (long long)s.n_out, (int)wdt, bias, prepare, (long long)i, (long long)o,
                             got[i * s.n_out + o], want[i * s.n_out + o], tol);
             if (ratio > worst) worst = ratio;
         }
@@ -119,16 +130,28 @@ static void test_matmul_vs_ref(void **state) {
     assert_true(nt >= 1); /* portable at least */
     for (int ti = 0; ti < nt; ti++) {
         bool emu = strcmp(t[ti]->name, "amx-emu") == 0;
-        for (int nth = 1; nth <= 2; nth++)
-            for (size_t si = 0; si < sizeof MM_SHAPES / sizeof MM_SHAPES[0]; si++)
-                for (int dt = 0; dt < 3; dt++)
-                    for (int variant = 0; variant < 2; variant++) {
-                        if (emu && (MM_SHAPES[si].m < 32 || nth == 2) && variant) continue;
-                        double worst = check_matmul(t[ti], nth, MM_SHAPES[si], (lg_dtype)dt,
-                                                    variant == 1, variant == 1);
-                        assert_true(worst <= 1.0);
-                    }
-        fprintf(stderr, "matmul: table %s matches ref\n", t[ti]->name);
+        /* Only the bf16 tables read the precision; both settings there. */
+        int n_prec = is_bf16_table(t[ti]) ? 2 : 1;
+        for (int pi = 0; pi < n_prec; pi++) {
+            double worst_all = 0.0;
+            for (int nth = 1; nth <= 2; nth++)
+                for (size_t si = 0; si < sizeof MM_SHAPES / sizeof MM_SHAPES[0]; si++)
+                    for (int dt = 0; dt < 3; dt++)
+                        for (int variant = 0; variant < 2; variant++) {
+                            if (emu && (MM_SHAPES[si].m < 32 || nth == 2) && variant) continue;
+                            double worst =
+                                check_matmul(t[ti], (kern_precision)pi, nth, MM_SHAPES[si],
+                                             (lg_dtype)dt, variant == 1, variant == 1);
+                            assert_true(worst <= 1.0);
+                            worst_all = worst > worst_all ? worst : worst_all;
+                        }
+            fprintf(stderr, "matmul: table %s%s matches ref (worst error %.2f of tolerance)\n",
+                    t[ti]->name,
+                    n_prec == 1                ? ""
+                    : pi == KERN_PREC_ACCURATE ? ", accurate"
+                                               : ", bf16",
+                    worst_all);
+        }
     }
 }
 
@@ -172,10 +195,13 @@ static const at_case AT_CASES[] = {
     {12, 0, 2, 2, 64, false, 0, 0, 0}, /* no keys: zeros, as the reference */
 };
 
-static void check_attention(const lg_kernels *t, int nth, at_case c, lg_dtype dt) {
+/* Returns max |got - want| (outputs are convex mixes of |v| <= 1). */
+static double check_attention(const lg_kernels *t, kern_precision prec, int nth, at_case c,
+                              lg_dtype dt) {
     kern_ctx *kc = kern_ctx_create(nth, t->name), *kr = kern_ctx_create(1, "ref");
     assert_non_null(kc);
     assert_non_null(kr);
+    kern_ctx_set_precision(kc, prec);
     int64_t qs = (int64_t)c.n_head * c.hd + c.extra_q,
             ks = (int64_t)c.n_head_kv * c.hd + c.extra_kv;
     float *q = rand_tensor(LG_DT_F32, (size_t)(c.n_q * qs), 1.0f);
@@ -191,15 +217,20 @@ static void check_attention(const lg_kernels *t, int nth, at_case c, lg_dtype dt
                    c.causal, c.q_pos0, scale);
     char label[160];
     snprintf(label, sizeof label,
-             "attention %s nth=%d nq=%lld nkv=%lld h=%d/%d hd=%d causal=%d dt=%d", t->name, nth,
-             (long long)c.n_q, (long long)c.n_kv, c.n_head, c.n_head_kv, c.hd, c.causal, (int)dt);
-    /* Outputs are convex mixes of |v| <= 1. The bf16 tables round q, K, V and the probabilities
-     * of the many-query path to bf16 (relative 2^-9 each). */
-    bool bf16 = strcmp(t->name, "avx512") != 0 && strcmp(t->name, "portable") != 0 && c.n_q >= 8;
+             "attention %s prec=%d nth=%d nq=%lld nkv=%lld h=%d/%d hd=%d causal=%d dt=%d", t->name,
+             (int)prec, nth, (long long)c.n_q, (long long)c.n_kv, c.n_head, c.n_head_kv, c.hd,
+             c.causal, (int)dt);
+    /* Outputs are convex mixes of |v| <= 1. In bf16 precision the bf16 tables round q, K, V
+     * and the probabilities of the many-query path to bf16 (relative 2^-9 each); accurate
+     * precision splits them into hi + lo (2^-17) and must be as close as the f32 paths. */
+    bool bf16 = is_bf16_table(t) && prec == KERN_PREC_BF16 && c.n_q >= 8;
     tu_check_tensor(got, want, n_out, bf16 ? 4e-3 : 2e-5, label);
+    double err = 0.0;
+    for (size_t i = 0; i < n_out; i++) err = fmax(err, fabs((double)got[i] - want[i]));
     free(q), free(k), free(v), free(got), free(want);
     kern_ctx_free(kc);
     kern_ctx_free(kr);
+    return err;
 }
 
 static void test_attention_vs_ref(void **state) {
@@ -208,10 +239,20 @@ static void test_attention_vs_ref(void **state) {
     int nt = fast_tables(t);
     for (int ti = 0; ti < nt; ti++) {
         if (strcmp(t[ti]->name, "amx-emu") == 0) continue; /* same attention as avx512bf16 */
-        for (int nth = 1; nth <= 2; nth++)
-            for (size_t ci = 0; ci < sizeof AT_CASES / sizeof AT_CASES[0]; ci++)
-                for (int dt = 0; dt < 3; dt++)
-                    check_attention(t[ti], nth, AT_CASES[ci], (lg_dtype)dt);
+        int n_prec = is_bf16_table(t[ti]) ? 2 : 1;
+        for (int pi = 0; pi < n_prec; pi++) {
+            double worst = 0.0;
+            for (int nth = 1; nth <= 2; nth++)
+                for (size_t ci = 0; ci < sizeof AT_CASES / sizeof AT_CASES[0]; ci++)
+                    for (int dt = 0; dt < 3; dt++)
+                        worst = fmax(worst, check_attention(t[ti], (kern_precision)pi, nth,
+                                                            AT_CASES[ci], (lg_dtype)dt));
+            fprintf(stderr, "attention: table %s%s: max |error| %.3g\n", t[ti]->name,
+                    n_prec == 1                ? ""
+                    : pi == KERN_PREC_ACCURATE ? ", accurate"
+                                               : ", bf16",
+                    worst);
+        }
     }
 }
 

@@ -30,6 +30,8 @@ typedef struct bench_opts {
     bool json, quick, no_exact;
     int threads, runs;
     long prefill, decode, policy_tokens, verdict_tokens, rationale_tokens;
+    lg_precision precision;
+    int kv_type; /* lg_kv_type, or -1: f32 with accurate precision, bf16 with bf16 */
 } bench_opts;
 
 /* Shapes read back from config.json (synthetic or real). */
@@ -60,6 +62,11 @@ static void print_help(void) {
            "  --quick                1 run, prefill 1024, 8 decode tokens, no rationale stage\n"
            "  --no-exact             skip the reference-kernel comparison\n"
            "  --threads N            compute threads (default: one per core)\n"
+           "  --precision P          fast kernels' activations: accurate (default; two bf16\n"
+           "                         halves) or bf16 (rounded once: faster, less exact)\n"
+           "  --kv-type T            KV cache: f32, bf16, f16 (default: f32 with accurate\n"
+           "                         precision, bf16 with bf16; a 16-bit cache alone moves the\n"
+           "                         logits by ~1e-3..1e-2)\n"
            "  --keep DIR             write the synthetic model to DIR and keep it\n"
            "  -h, --help             show this help\n");
 }
@@ -386,6 +393,7 @@ typedef struct bench {
     size_t img_size;
     stage st[16];
     int n_st;
+    lg_kv_type kv; /* the fast model's KV cache type */
 } bench;
 
 static stage *new_stage(bench *b, const char *name, double t, double work, bool bytes) {
@@ -603,9 +611,17 @@ static double stage_rate(const bench *b, const stage *s, double *pct) {
     return rate;
 }
 
+static const char *precision_name(const bench *b) {
+    return b->o.precision == LG_PRECISION_BF16 ? "bf16" : "accurate";
+}
+
+static const char *kv_name(const bench *b) {
+    return b->kv == LG_KV_BF16 ? "bf16" : b->kv == LG_KV_F16 ? "f16" : "f32";
+}
+
 static void print_table(const bench *b) {
-    printf("llavaguard bench — %s, %d threads, kernels %s\n", b->lim.cpu, b->lim.n_threads,
-           b->lim.kernels);
+    printf("llavaguard bench — %s, %d threads, kernels %s, precision %s, KV cache %s\n", b->lim.cpu,
+           b->lim.n_threads, b->lim.kernels, precision_name(b), kv_name(b));
     printf("limits: %s peak %.0f GFLOP/s, f32 FMA peak %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
            b->lim.gemm_unit, b->lim.gemm_gflops, b->lim.fma_gflops, b->lim.bandwidth_gbps);
     printf("%-32s %12s %14s %9s %10s  %s\n", "stage", "median", "rate", "% limit", "vs exact",
@@ -642,8 +658,9 @@ static void print_json(const bench *b) {
         if (s->note[0]) json_object_set_new(o, "note", json_string(s->note));
         json_array_append_new(stages, o);
     }
-    json_t *root = json_pack("{s:s,s:o,s:o}", "model", b->o.synthetic ? b->o.synthetic : b->dir,
-                             "limits", lim, "stages", stages);
+    json_t *root = json_pack(
+        "{s:s,s:s,s:s,s:o,s:o}", "model", b->o.synthetic ? b->o.synthetic : b->dir, "precision",
+        precision_name(b), "kv_type", kv_name(b), "limits", lim, "stages", stages);
     char *txt = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     if (txt) puts(txt);
     free(txt);
@@ -672,6 +689,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                                           {"quick", no_argument, 0, 'Q'},
                                           {"no-exact", no_argument, 0, 'X'},
                                           {"threads", required_argument, 0, 't'},
+                                          {"precision", required_argument, 0, 'p'},
+                                          {"kv-type", required_argument, 0, 'k'},
                                           {"keep", required_argument, 0, 'K'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
@@ -680,7 +699,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                       .decode = 32,
                       .policy_tokens = 1120,
                       .verdict_tokens = 24,
-                      .rationale_tokens = 160};
+                      .rationale_tokens = 160,
+                      .kv_type = -1};
     bool runs_set = false, prefill_set = false, decode_set = false;
     long v;
     int c;
@@ -724,6 +744,24 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         case 't':
             if (parse_long(optarg, 0, 1024, &v)) return app_usage_error(CMD, "--threads: 0..1024");
             o->threads = (int)v;
+            break;
+        case 'p':
+            if (strcmp(optarg, "accurate") == 0)
+                o->precision = LG_PRECISION_ACCURATE;
+            else if (strcmp(optarg, "bf16") == 0)
+                o->precision = LG_PRECISION_BF16;
+            else
+                return app_usage_error(CMD, "--precision: accurate or bf16, not '%s'", optarg);
+            break;
+        case 'k':
+            if (strcmp(optarg, "f32") == 0)
+                o->kv_type = LG_KV_F32;
+            else if (strcmp(optarg, "bf16") == 0)
+                o->kv_type = LG_KV_BF16;
+            else if (strcmp(optarg, "f16") == 0)
+                o->kv_type = LG_KV_F16;
+            else
+                return app_usage_error(CMD, "--kv-type: f32, bf16 or f16, not '%s'", optarg);
             break;
         case 'h':
             print_help();
@@ -781,8 +819,15 @@ static int run_stages(bench *b) {
     lg_error err;
     lg_model_params mp = lg_model_params_default();
     mp.n_threads = b->o.threads;
-    mp.kv_type = LG_KV_BF16;
+    mp.precision = b->o.precision;
+    mp.kv_type = b->o.kv_type >= 0                   ? (lg_kv_type)b->o.kv_type
+                 : mp.precision == LG_PRECISION_BF16 ? LG_KV_BF16
+                                                     : LG_KV_F32;
+    b->kv = mp.kv_type;
+    double t0 = now();
     if (lg_model_open(b->dir, &mp, &b->model, &err) != LG_OK) return app_fail_err(CMD, &err);
+    snprintf(new_stage(b, "model_open", now() - t0, 0, false)->note, 128,
+             "config, mmap, checks, weight packing (page cache warm)");
     if (lg_preprocessor_open(b->dir, &b->pp, &err) != LG_OK) return app_fail_err(CMD, &err);
     if (!b->o.no_exact) {
         lg_model_params ep = lg_model_params_default();

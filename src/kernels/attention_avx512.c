@@ -5,6 +5,9 @@
  * output rows. K is transposed and K/V converted to f32 once per call per KV head (bf16/f16
  * cache or f32), so the inner loops are plain FMAs; any head_dim (72 for SigLIP so400m) works
  * with masked vectors. Few query rows (decode) take a direct path that reads the cache once.
+ * The bf16 tables run the tiled path on vdpbf16ps instead: in KERN_PREC_BF16 q, K, V and the
+ * probabilities rounded to bf16; in KERN_PREC_ACCURATE q and the probabilities split into
+ * hi + lo bf16 pairs against a bf16 cache (other caches take the f32 path).
  * The reference is ref.c's ref_attention.
  */
 #include "kern_impl.h"
@@ -44,6 +47,7 @@ typedef struct attn_job {
     int64_t n_split, split_len; /* direct path: key ranges per (row, KV head) */
     float *part;                /* direct path: partial results */
     bool bf16;                  /* tiled path on vdpbf16ps (q, k, v, p rounded to bf16) */
+    bool hilo;                  /* bf16, KERN_PREC_ACCURATE: q and p as hi + lo bf16 pairs */
     int hp;                     /* bf16: head_dim pairs */
     uint32_t *kp;               /* bf16, per KV head: hp x nkp pairs {k[t][2p], k[t][2p+1]} */
     uint32_t *vp;               /* bf16, per KV head: nkp/2 x hdp pairs {v[2u][d], v[2u+1][d]} */
@@ -305,25 +309,37 @@ static void scores_f32(const attn_job *j, int h, int64_t i0, int nr, int64_t t0,
     }
 }
 
-/* The same with bf16 pairs: qb holds QR rows of hp query pairs. */
-static void scores_bf16(const attn_job *j, int h, const uint32_t *qb, int64_t t0, __m512 s[QR][4]) {
+/* The same with bf16 pairs: qb holds QR rows of hp query pairs; with SQ (a constant per
+ * instantiation) ql holds their residuals, multiplied by the same keys (K is exact bf16). */
+INLINE void scores_bf16_v(const attn_job *j, bool SQ, int h, const uint32_t *qb, const uint32_t *ql,
+                          int64_t t0, __m512 s[QR][4]) {
     int g = h / j->group;
     const uint32_t *kp = j->kp + (int64_t)g * j->hp * j->nkp + t0;
     for (int p = 0; p < j->hp; p++) {
-        const uint32_t *kd = kp + (int64_t)p * j->nkp;
-        __m512bh k0 = (__m512bh)_mm512_load_si512((const void *)kd);
-        __m512bh k1 = (__m512bh)_mm512_load_si512((const void *)(kd + 16));
-        __m512bh k2 = (__m512bh)_mm512_load_si512((const void *)(kd + 32));
-        __m512bh k3 = (__m512bh)_mm512_load_si512((const void *)(kd + 48));
+        __m512bh k[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++)
+            k[c] = (__m512bh)_mm512_load_si512((const void *)(kp + (int64_t)p * j->nkp + c * 16));
 #pragma GCC unroll 4
         for (int r = 0; r < QR; r++) {
             __m512bh qv = (__m512bh)_mm512_set1_epi32((int)qb[r * j->hp + p]);
-            s[r][0] = _mm512_dpbf16_ps(s[r][0], qv, k0);
-            s[r][1] = _mm512_dpbf16_ps(s[r][1], qv, k1);
-            s[r][2] = _mm512_dpbf16_ps(s[r][2], qv, k2);
-            s[r][3] = _mm512_dpbf16_ps(s[r][3], qv, k3);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) s[r][c] = _mm512_dpbf16_ps(s[r][c], qv, k[c]);
+            if (SQ) {
+                __m512bh qlv = (__m512bh)_mm512_set1_epi32((int)ql[r * j->hp + p]);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) s[r][c] = _mm512_dpbf16_ps(s[r][c], qlv, k[c]);
+            }
         }
     }
+}
+
+static void scores_bf16(const attn_job *j, int h, const uint32_t *qb, const uint32_t *ql,
+                        int64_t t0, __m512 s[QR][4]) {
+    if (j->hilo)
+        scores_bf16_v(j, true, h, qb, ql, t0, s);
+    else
+        scores_bf16_v(j, false, h, qb, ql, t0, s);
 }
 
 /* Online softmax for one register block: scales and masks S, updates the running max m and sum
@@ -395,15 +411,24 @@ static void pv_f32(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK]
     }
 }
 
-/* The same with p rounded to bf16 pairs of keys against V in key-pair layout. */
-static void pv_bf16(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK], float *o) {
+/* The same with p rounded to bf16 pairs of keys against V in key-pair layout; with SQ also
+ * the probabilities' residuals against the same (exact bf16) values. */
+INLINE void pv_bf16_v(const attn_job *j, bool SQ, int g, int nr, int64_t t0, float p[QR][BK],
+                      float *o) {
     const uint32_t *vp = j->vp + ((int64_t)g * j->nkp + t0) / 2 * j->hdp;
     uint32_t pp[QR][BK / 2] __attribute__((aligned(64)));
+    uint32_t pl[QR][BK / 2] __attribute__((aligned(64)));
     for (int r = 0; r < nr; r++)
         for (int c = 0; c < BK; c += 32) {
-            __m512bh b =
-                _mm512_cvtne2ps_pbh(_mm512_load_ps(p[r] + c + 16), _mm512_load_ps(p[r] + c));
+            __m512 x0 = _mm512_load_ps(p[r] + c), x1 = _mm512_load_ps(p[r] + c + 16);
+            __m512bh b = _mm512_cvtne2ps_pbh(x1, x0);
             _mm512_store_si512((void *)(pp[r] + c / 2), (__m512i)b);
+            if (SQ) {
+                __m512 h0 = bf16_back(_mm512_castsi512_si256((__m512i)b));
+                __m512 h1 = bf16_back(_mm512_extracti64x4_epi64((__m512i)b, 1));
+                __m512bh l = _mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
+                _mm512_store_si512((void *)(pl[r] + c / 2), (__m512i)l);
+            }
         }
     int nvec = j->hdp / 16;
     for (int r = 0; r < nr; r += 2) {
@@ -416,11 +441,20 @@ static void pv_bf16(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK
         for (int t = 0; t < BK / 2; t++) {
             __m512bh p0 = (__m512bh)_mm512_set1_epi32((int)pp[r][t]);
             __m512bh p1 = (__m512bh)_mm512_set1_epi32(two ? (int)pp[r + 1][t] : 0);
+            __m512bh l0 = p0, l1 = p1;
+            if (SQ) {
+                l0 = (__m512bh)_mm512_set1_epi32((int)pl[r][t]);
+                l1 = (__m512bh)_mm512_set1_epi32(two ? (int)pl[r + 1][t] : 0);
+            }
             const uint32_t *vt = vp + (int64_t)t * j->hdp;
             for (int c = 0; c < nvec; c++) {
                 __m512bh vv = (__m512bh)_mm512_load_si512((const void *)(vt + c * 16));
                 a0[c] = _mm512_dpbf16_ps(a0[c], p0, vv);
                 a1[c] = _mm512_dpbf16_ps(a1[c], p1, vv);
+                if (SQ) {
+                    a0[c] = _mm512_dpbf16_ps(a0[c], l0, vv);
+                    a1[c] = _mm512_dpbf16_ps(a1[c], l1, vv);
+                }
             }
         }
         for (int c = 0; c < nvec; c++) {
@@ -430,14 +464,21 @@ static void pv_bf16(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK
     }
 }
 
+static void pv_bf16(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK], float *o) {
+    if (j->hilo)
+        pv_bf16_v(j, true, g, nr, t0, p, o);
+    else
+        pv_bf16_v(j, false, g, nr, t0, p, o);
+}
+
 /* One register block: rows i0..i0+nr (task-local row lr) against keys [t0, t0+BK). */
 static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0, float *m, float *l,
-                       float *o, const uint32_t *qb) {
+                       float *o, const uint32_t *qb, const uint32_t *ql) {
     __m512 s[QR][4];
     for (int r = 0; r < QR; r++)
         for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_ps();
     if (j->bf16)
-        scores_bf16(j, h, qb, t0, s);
+        scores_bf16(j, h, qb, ql, t0, s);
     else
         scores_f32(j, h, i0, nr, t0, s);
     float p[QR][BK] __attribute__((aligned(64)));
@@ -487,22 +528,33 @@ static void convert_kv_bf16_task(void *arg, int ith, int nth) {
     }
 }
 
-/* Rounds the task's query rows to bf16 pairs (rows past n_q: zeros). */
-static void queries_bf16(const attn_job *j, int h, int64_t i0, int64_t nrow, uint32_t *qb) {
+/* Rounds the task's query rows to bf16 pairs (rows past n_q: zeros); with hilo also their
+ * residuals into ql. */
+static void queries_bf16(const attn_job *j, int h, int64_t i0, int64_t nrow, uint32_t *qb,
+                         uint32_t *ql) {
     for (int64_t r = 0; r < QB; r++) {
-        uint32_t *dst = qb + r * j->hp;
+        uint32_t *dst = qb + r * j->hp, *dl = ql + r * j->hp;
         if (r >= nrow) {
             memset(dst, 0, (size_t)j->hp * 4);
+            if (j->hilo) memset(dl, 0, (size_t)j->hp * 4);
             continue;
         }
         const float *src = j->q + (i0 + r) * j->q_stride + (int64_t)h * j->hd;
-        uint16_t tmp[128 + 32] __attribute__((aligned(64)));
+        uint16_t tmp[2][128 + 32] __attribute__((aligned(64)));
         for (int c = 0; c < j->hd; c += 32) {
-            __m512 lo = _mm512_maskz_loadu_ps(tmask(j->hd - c), src + c);
-            __m512 hi = _mm512_maskz_loadu_ps(tmask(j->hd - c - 16), src + c + 16);
-            _mm512_store_si512((void *)(tmp + c), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            __m512 x0 = _mm512_maskz_loadu_ps(tmask(j->hd - c), src + c);
+            __m512 x1 = _mm512_maskz_loadu_ps(tmask(j->hd - c - 16), src + c + 16);
+            __m512i b = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+            _mm512_store_si512((void *)(tmp[0] + c), b);
+            if (!j->hilo) continue;
+            __m512 h0 = bf16_back(_mm512_castsi512_si256(b));
+            __m512 h1 = bf16_back(_mm512_extracti64x4_epi64(b, 1));
+            _mm512_store_si512(
+                (void *)(tmp[1] + c),
+                (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0)));
         }
-        memcpy(dst, tmp, (size_t)j->hp * 4);
+        memcpy(dst, tmp[0], (size_t)j->hp * 4);
+        if (j->hilo) memcpy(dl, tmp[1], (size_t)j->hp * 4);
     }
 }
 
@@ -510,8 +562,9 @@ static void tiled_task(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *j = arg;
     float *o = kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith,
-                            (size_t)QB * j->hdp * 4 + (size_t)QB * 64 * 4);
+                            (size_t)QB * j->hdp * 4 + 2 * (size_t)QB * 64 * 4);
     uint32_t *qb = (uint32_t *)(o + QB * j->hdp); /* bf16: the task's query pairs */
+    uint32_t *ql = qb + QB * 64;                  /* hilo: their residuals */
     int64_t n_tasks = j->n_qb * j->n_head;
     for (;;) {
         /* Dynamic order: causal blocks differ in work; later query blocks (more keys) first. */
@@ -523,12 +576,12 @@ static void tiled_task(void *arg, int ith, int nth) {
         float m[QB], l[QB];
         for (int r = 0; r < QB; r++) m[r] = -INFINITY, l[r] = 0.0f;
         memset(o, 0, (size_t)QB * j->hdp * 4);
-        if (j->bf16) queries_bf16(j, h, i0, nrow, qb);
+        if (j->bf16) queries_bf16(j, h, i0, nrow, qb, ql);
         int64_t n_keys = visible(j, i0 + nrow - 1);
         for (int64_t t0 = 0; t0 < n_keys; t0 += BK)
             for (int64_t r = 0; r < nrow; r += QR)
                 block_rows(j, h, i0 + r, nrow - r < QR ? (int)(nrow - r) : QR, t0, m + r, l + r,
-                           o + r * j->hdp, qb + r * j->hp);
+                           o + r * j->hdp, qb + r * j->hp, ql + r * j->hp);
         for (int64_t r = 0; r < nrow; r++) {
             float *dst = j->out + (i0 + r) * (int64_t)j->n_head * j->hd + (int64_t)h * j->hd;
             float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
@@ -544,7 +597,13 @@ static void attention(kern_ctx *kc, float *out, const float *q, const void *k, c
                       lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                       int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
                       int64_t q_pos0, float scale, bool bf16) {
-    if (n_q <= 0) return;                            /* nothing to write (and no rows to split) */
+    if (n_q <= 0) return; /* nothing to write (and no rows to split) */
+    /* KERN_PREC_ACCURATE: q and the probabilities become hi + lo bf16 pairs (two products
+     * each, K and V exact bf16 from a bf16 cache). A cache in f32/f16 would need its residuals
+     * too, three products per pair: 1.5x the f32 path's work, measured 31 vs 21 ms on SigLIP's
+     * attention (docs/kernels.md), so such caches take the f32 path. */
+    bool hilo = bf16 && kern_ctx_precision(kc) == KERN_PREC_ACCURATE;
+    if (hilo && kv_dtype != LG_DT_BF16) bf16 = hilo = false;
     if (head_dim > 128 || n_head % n_head_kv != 0) { /* outside what the registers hold */
         kern_ref_table()->attention(kc, out, q, k, v, kv_dtype, n_q, n_kv, n_head, n_head_kv,
                                     head_dim, q_stride, kv_stride, causal, q_pos0, scale);
@@ -568,6 +627,7 @@ static void attention(kern_ctx *kc, float *out, const float *q, const void *k, c
                   .causal = causal,
                   .scale = scale,
                   .bf16 = bf16,
+                  .hilo = hilo,
                   .hp = (head_dim + 1) / 2,
                   .kc = kc};
     atomic_init(&j.next, 0);

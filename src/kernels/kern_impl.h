@@ -86,9 +86,10 @@ void kern_avx512bf16_attention(kern_ctx *kc, float *out, const float *q, const v
                                const void *v, lg_dtype kv_dtype, int64_t n_q, int64_t n_kv,
                                int n_head, int n_head_kv, int head_dim, int64_t q_stride,
                                int64_t kv_stride, bool causal, int64_t q_pos0, float scale);
-/* Converts rows [r0, r1) of x (m x n_in f32) to bf16 rows of kp elements (zero-padded). */
+/* Converts rows [r0, r1) of x (m x n_in f32) to bf16 rows of kp elements (zero-padded). With
+ * `lo` non-NULL also the residuals: lo = bf16(x - bf16(x)), same layout (KERN_PREC_ACCURATE). */
 void kern_avx512_rows_to_bf16(const float *x, int64_t n_in, int64_t kp, int64_t r0, int64_t r1,
-                              uint16_t *dst);
+                              uint16_t *dst, uint16_t *lo);
 void kern_prepare_vnni16(kern_ctx *kc, kern_weight *w);
 
 /* One task of the blocked bf16 GEMM: C[rows x cols] = A B^T + bias, where A is `rows` bf16 rows
@@ -97,6 +98,7 @@ void kern_prepare_vnni16(kern_ctx *kc, kern_weight *w);
  * are real (the rest are zeros in both A and B). */
 typedef struct kern_block_args {
     const uint16_t *a;
+    const uint16_t *a_lo; /* KERN_PREC_ACCURATE: the residual rows, same layout; else NULL */
     int64_t kp, n_in, rows;
     const uint16_t *b;
     int64_t cols;
@@ -107,8 +109,10 @@ typedef struct kern_block_args {
     kern_ctx *kc;
 } kern_block_args;
 typedef void (*kern_block_fn)(const kern_block_args *ba);
-/* The driver: converts x to bf16 once, packs W per call unless kern_prepare did, and runs
- * `block` over (mb-row x nb-column) tasks split across the threads. */
+/* The driver: converts x to bf16 once (hi and lo planes in KERN_PREC_ACCURATE), packs W per
+ * call unless kern_prepare did, and runs `block` over (mb-row x nb-column) tasks split across
+ * the threads. In KERN_PREC_ACCURATE, weights that are neither bf16 nor packed take the float32
+ * GEMM (kern_avx512_matmul): packing them would round them to bf16. */
 void kern_bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
                     int64_t m, kern_block_fn block, int64_t mb, int64_t nb);
 

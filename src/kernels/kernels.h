@@ -88,6 +88,21 @@ void kern_ctx_free(kern_ctx *kc);
 const lg_kernels *kern_ctx_table(const kern_ctx *kc);
 int kern_ctx_threads(const kern_ctx *kc);
 
+/* How the bf16 dot-product paths (the large products of the avx512bf16 / amx / amx-emu tables
+ * and their many-query attention) treat float32 activations. Weights are exact bf16 either way;
+ * the ref, portable and avx512 tables and the decode (weight-streaming) paths are float32
+ * throughout and ignore the setting.
+ *  - KERN_PREC_ACCURATE (the default of every new context): each activation is split into
+ *    hi = bf16(x) and lo = bf16(x - hi) and both are multiplied (hi.w + lo.w): the activation
+ *    keeps ~16 bits of mantissa (relative error <= 2^-17), twice the dot-product work. Weights
+ *    that are not bf16 take the float32 path instead. Attention splits q and the probabilities,
+ *    and K/V unless the cache is already bf16.
+ *  - KERN_PREC_BF16: activations rounded to bf16 once (relative 2^-9): the fastest, and
+ *    visibly off on logits (docs/kernels.md gives the measured errors). */
+typedef enum kern_precision { KERN_PREC_ACCURATE = 0, KERN_PREC_BF16 = 1 } kern_precision;
+void kern_ctx_set_precision(kern_ctx *kc, kern_precision p);
+kern_precision kern_ctx_precision(const kern_ctx *kc);
+
 /* The reference table (plain loops, float32 accumulation). */
 const lg_kernels *kern_ref_table(void);
 /* Every table this CPU can run, best first, the reference last; returns how many (<= max). */

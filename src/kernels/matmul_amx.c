@@ -2,7 +2,9 @@
  * matmul_amx.c — y = x W^T + b for large m on AMX-BF16 tiles (Intel SDM vol. 1 ch. 18, "Intel
  * AMX"): activations rounded to bf16 once per call, weights in the VNNI panels of kern_impl.h
  * (packed once by kern_prepare), a 32x32 block of C in four accumulator tiles, each k step of 32
- * loading two A tiles and two B tiles for four tdpbf16ps. Small m (decode) and the driver are
+ * loading two A tiles and two B tiles for four tdpbf16ps (KERN_PREC_ACCURATE: then two more A
+ * tiles of the activations' bf16 residuals against the same B tiles, four more tdpbf16ps into
+ * the same accumulators). Small m (decode) and the driver are
  * those of matmul_avx512.c. The same block loop also runs with every tile instruction replaced
  * by plain C that does what the instruction does ("amx-emu"), so machines without AMX still
  * test this file's addressing and tails against ref.c.
@@ -89,6 +91,7 @@ static void write_out(const kern_block_args *ba, int64_t r0, int64_t c0, const f
         const uint16_t *b1 = has2 ? b0 + pstride : b0;                                             \
         for (int64_t r0 = 0; r0 < ba->rows; r0 += 32) {                                            \
             const uint16_t *a0 = ba->a + r0 * ba->kp, *a1 = a0 + 16 * ba->kp;                      \
+            const uint16_t *l0 = ba->a_lo ? ba->a_lo + r0 * ba->kp : a0, *l1 = l0 + 16 * ba->kp;   \
             TZERO(0);                                                                              \
             TZERO(1);                                                                              \
             TZERO(2);                                                                              \
@@ -103,6 +106,16 @@ static void write_out(const kern_block_args *ba, int64_t r0, int64_t c0, const f
                     TLOAD_B(7, b1 + s * 512, 64);                                                  \
                     TDP(1, 4, 7);                                                                  \
                     TDP(3, 5, 7);                                                                  \
+                }                                                                                  \
+                if (ba->a_lo) { /* the residual rows against the B tiles already loaded */         \
+                    TLOAD_A(4, l0 + s * 32, lda);                                                  \
+                    TLOAD_A(5, l1 + s * 32, lda);                                                  \
+                    TDP(0, 4, 6);                                                                  \
+                    TDP(2, 5, 6);                                                                  \
+                    if (has2) {                                                                    \
+                        TDP(1, 4, 7);                                                              \
+                        TDP(3, 5, 7);                                                              \
+                    }                                                                              \
                 }                                                                                  \
             }                                                                                      \
             TSTORE(0, res, 128);                                                                   \

@@ -2,9 +2,11 @@
  * matmul_avx512.c — y = x W^T + b with AVX-512, split across the context's threads. Three paths:
  *  - weight streaming (m < KERN_GEMM_MIN_M, decode): f32 activations times exact bf16/f16/f32
  *    weights, f32 accumulation; reads every weight byte once, so it runs at memory bandwidth;
- *  - large m, "avx512bf16": activations rounded to bf16 once per call, vdpbf16ps on weight panels
- *    in the VNNI layout of kern_impl.h (packed once by kern_prepare; f32/f16 weights are packed
- *    per call), 6x64 register tile;
+ *  - large m, "avx512bf16": activations converted to bf16 once per call (KERN_PREC_BF16:
+ *    rounded; KERN_PREC_ACCURATE: hi = bf16(x) and lo = bf16(x - hi), both multiplied into the
+ *    same accumulators), vdpbf16ps on weight panels in the VNNI layout of kern_impl.h (packed
+ *    once by kern_prepare; f32/f16 weights are packed per call in KERN_PREC_BF16 and take the
+ *    f32 path in KERN_PREC_ACCURATE), 6x64 register tile;
  *  - large m, "avx512" (no AVX512-BF16): f32 FMA on weight panels converted to f32 per k-block.
  * The reference is ref.c's ref_matmul; tests/test_kernels.c holds every path to it.
  */
@@ -42,18 +44,26 @@ INLINE __mmask16 tail_mask(int64_t n) {
 }
 
 void kern_avx512_rows_to_bf16(const float *x, int64_t n_in, int64_t kp, int64_t r0, int64_t r1,
-                              uint16_t *dst) {
+                              uint16_t *dst, uint16_t *lo) {
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * n_in;
         uint16_t *d = dst + r * kp;
         for (int64_t k = 0; k < kp; k += 32) {
             int64_t left = n_in - k;
-            __m512 lo =
+            __m512 x0 =
                 left > 0 ? _mm512_maskz_loadu_ps(tail_mask(left), xr + k) : _mm512_setzero_ps();
-            __m512 hi = left > 16 ? _mm512_maskz_loadu_ps(tail_mask(left - 16), xr + k + 16)
+            __m512 x1 = left > 16 ? _mm512_maskz_loadu_ps(tail_mask(left - 16), xr + k + 16)
                                   : _mm512_setzero_ps();
-            __m512bh b = _mm512_cvtne2ps_pbh(hi, lo);
+            __m512bh b = _mm512_cvtne2ps_pbh(x1, x0);
             _mm512_storeu_si512((void *)(d + k), (__m512i)b);
+            if (!lo) continue;
+            /* x - hi is exact in f32 (hi is x rounded to 8 bits); its bf16 rounding keeps the
+             * next 8 bits, so hi + lo is x to within 2^-17 relative. */
+            __m512i hb = (__m512i)b; /* words 0-15: x0 rounded, 16-31: x1 rounded */
+            __m512 h0 = bf16x16_to_f32(_mm512_castsi512_si256(hb));
+            __m512 h1 = bf16x16_to_f32(_mm512_extracti64x4_epi64(hb, 1));
+            __m512bh l = _mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
+            _mm512_storeu_si512((void *)(lo + r * kp + k), (__m512i)l);
         }
     }
 }
@@ -110,11 +120,12 @@ typedef struct mm_job {
     const float *bias;
     int64_t m;
     /* GEMM state */
-    const uint16_t *a16; /* activations in bf16, m_pad x kp */
-    const void *b;       /* weight panels (bf16 VNNI or f32) for columns [n0, n1) */
-    int64_t n0, n1;      /* the column chunk being computed */
-    int64_t kp, mb, nb;  /* padded depth, block sizes */
-    int64_t n_mb, n_nb;  /* number of row / column blocks in the chunk */
+    const uint16_t *a16;   /* activations in bf16, m_pad x kp */
+    const uint16_t *a16lo; /* KERN_PREC_ACCURATE: their residuals, m_pad x kp; else NULL */
+    const void *b;         /* weight panels (bf16 VNNI or f32) for columns [n0, n1) */
+    int64_t n0, n1;        /* the column chunk being computed */
+    int64_t kp, mb, nb;    /* padded depth, block sizes */
+    int64_t n_mb, n_nb;    /* number of row / column blocks in the chunk */
     kern_block_fn block;
     kern_ctx *kc;
     atomic_long next; /* work handed out so far (dynamic scheduling) */
@@ -258,9 +269,9 @@ static void matmul_stream(kern_ctx *kc, float *y, const float *x, const kern_wei
 
 /* C[mr x 16nv] = A[mr x 2np] B^T over np pairs; A rows lda elements apart, B panels pstride
  * elements apart; writes with bias, the last vector masked to `last_cols`. */
-INLINE void mk_bf16(int mr, int nv, const uint16_t *a, int64_t lda, const uint16_t *b,
-                    int64_t pstride, int64_t np, float *c, int64_t ldc, const float *bias,
-                    int last_cols) {
+INLINE void mk_bf16(int mr, int nv, bool split, const uint16_t *a, const uint16_t *al, int64_t lda,
+                    const uint16_t *b, int64_t pstride, int64_t np, float *c, int64_t ldc,
+                    const float *bias, int last_cols) {
     __m512 acc[BF_MR][BF_NV];
 #pragma GCC unroll 6
     for (int r = 0; r < BF_MR; r++)
@@ -281,6 +292,13 @@ INLINE void mk_bf16(int mr, int nv, const uint16_t *a, int64_t lda, const uint16
 #pragma GCC unroll 4
             for (int v = 0; v < BF_NV; v++)
                 if (v < nv) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+            if (split) { /* the residual pair into the same accumulators */
+                memcpy(&pair, al + r * lda + 2 * p, 4);
+                __m512bh lv = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+                for (int v = 0; v < BF_NV; v++)
+                    if (v < nv) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], lv, bv[v]);
+            }
         }
     }
 #pragma GCC unroll 4
@@ -298,17 +316,29 @@ INLINE void mk_bf16(int mr, int nv, const uint16_t *a, int64_t lda, const uint16
 
 #define MK_CASE(MR, NV)                                                                            \
     case (MR)*8 + (NV):                                                                            \
-        mk_bf16(MR, NV, a, lda, b, pstride, np, c, ldc, bias, last_cols);                          \
+        mk_bf16(MR, NV, SPLIT, a, al, lda, b, pstride, np, c, ldc, bias, last_cols);               \
         break;
 #define MK_ROW(MR) MK_CASE(MR, 1) MK_CASE(MR, 2) MK_CASE(MR, 3) MK_CASE(MR, 4)
 
-static void mk_bf16_any(int mr, int nv, const uint16_t *a, int64_t lda, const uint16_t *b,
-                        int64_t pstride, int64_t np, float *c, int64_t ldc, const float *bias,
-                        int last_cols) {
+/* Every (rows, vectors) shape instantiated with constants, once per precision (SPLIT). */
+#define SPLIT false
+static void mk_bf16_any(int mr, int nv, const uint16_t *a, const uint16_t *al, int64_t lda,
+                        const uint16_t *b, int64_t pstride, int64_t np, float *c, int64_t ldc,
+                        const float *bias, int last_cols) {
     switch (mr * 8 + nv) {
         MK_ROW(1) MK_ROW(2) MK_ROW(3) MK_ROW(4) MK_ROW(5) MK_ROW(6) default : break;
     }
 }
+#undef SPLIT
+#define SPLIT true
+static void mk_bf16_split_any(int mr, int nv, const uint16_t *a, const uint16_t *al, int64_t lda,
+                              const uint16_t *b, int64_t pstride, int64_t np, float *c, int64_t ldc,
+                              const float *bias, int last_cols) {
+    switch (mr * 8 + nv) {
+        MK_ROW(1) MK_ROW(2) MK_ROW(3) MK_ROW(4) MK_ROW(5) MK_ROW(6) default : break;
+    }
+}
+#undef SPLIT
 
 /* The AVX512-BF16 block: C[rows x cols] for one (row block, column block) task. */
 static void block_bf16(const kern_block_args *ba) {
@@ -321,8 +351,13 @@ static void block_bf16(const kern_block_args *ba) {
         const float *bias = ba->bias ? ba->bias + c0 : NULL;
         for (int64_t r0 = 0; r0 < ba->rows; r0 += BF_MR) {
             int mr = ba->rows - r0 < BF_MR ? (int)(ba->rows - r0) : BF_MR;
-            mk_bf16_any(mr, nv, ba->a + r0 * ba->kp, ba->kp, b, pstride, np,
-                        ba->c + r0 * ba->ldc + c0, ba->ldc, bias, last);
+            const uint16_t *a = ba->a + r0 * ba->kp;
+            float *c = ba->c + r0 * ba->ldc + c0;
+            if (ba->a_lo)
+                mk_bf16_split_any(mr, nv, a, ba->a_lo + r0 * ba->kp, ba->kp, b, pstride, np, c,
+                                  ba->ldc, bias, last);
+            else
+                mk_bf16_any(mr, nv, a, NULL, ba->kp, b, pstride, np, c, ba->ldc, bias, last);
         }
     }
 }
@@ -333,7 +368,8 @@ static void convert_a_task(void *arg, int ith, int nth) {
     mm_job *j = arg;
     int64_t lo, hi;
     kern_split(j->m, ith, nth, &lo, &hi);
-    kern_avx512_rows_to_bf16(j->x, j->w->n_in, j->kp, lo, hi, (uint16_t *)j->a16);
+    kern_avx512_rows_to_bf16(j->x, j->w->n_in, j->kp, lo, hi, (uint16_t *)j->a16,
+                             (uint16_t *)j->a16lo);
 }
 
 typedef struct pack_chunk_job {
@@ -361,6 +397,7 @@ static void gemm_tasks(void *arg, int ith, int nth) {
             int64_t r0 = ib * j->mb, c0 = j->n0 + jb * j->nb;
             kern_block_args ba = {
                 .a = j->a16 + r0 * j->kp,
+                .a_lo = j->a16lo ? j->a16lo + r0 * j->kp : NULL,
                 .kp = j->kp,
                 .n_in = j->w->n_in,
                 .rows = j->m - r0 < j->mb ? j->m - r0 : j->mb,
@@ -381,24 +418,33 @@ static void gemm_tasks(void *arg, int ith, int nth) {
 
 void kern_bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
                     int64_t m, kern_block_fn block, int64_t mb, int64_t nb) {
+    bool packed = w->packed_kind == KERN_PACK_VNNI16;
+    bool split = kern_ctx_precision(kc) == KERN_PREC_ACCURATE;
+    if (split && !packed && w->dtype != LG_DT_BF16) { /* bf16 packing would round W */
+        kern_avx512_matmul(kc, y, x, w, bias, m);
+        return;
+    }
     kern_pool *pool = kern_ctx_pool(kc);
     int nth = kern_pool_size(pool);
     int64_t kp = kern_pack_kp(w->n_in), n_out = w->n_out;
-    int64_t m_pad = (m + 31) / 32 * 32; /* AMX reads whole 16-row tiles */
-    uint16_t *a16 = kern_scratch(kc, KERN_SCRATCH_A, (size_t)(m_pad * kp) * 2);
+    int64_t m_pad = (m + 31) / 32 * 32;  /* AMX reads whole 16-row tiles */
+    size_t plane = (size_t)(m_pad * kp); /* elements per plane (hi, then lo) */
+    uint16_t *a16 = kern_scratch(kc, KERN_SCRATCH_A, plane * 2 * (split ? 2 : 1));
+    uint16_t *a16lo = split ? a16 + plane : NULL;
     memset(a16 + m * kp, 0, (size_t)((m_pad - m) * kp) * 2);
+    if (split) memset(a16lo + m * kp, 0, (size_t)((m_pad - m) * kp) * 2);
     mm_job j = {.y = y,
                 .x = x,
                 .w = w,
                 .bias = bias,
                 .m = m,
                 .a16 = a16,
+                .a16lo = a16lo,
                 .kp = kp,
                 .mb = mb,
                 .block = block,
                 .kc = kc};
     kern_pool_run(pool, convert_a_task, &j);
-    bool packed = w->packed_kind == KERN_PACK_VNNI16;
     int64_t chunk =
         packed ? kern_pack_n16(n_out) : (int64_t)(PACK_CHUNK_BYTES / (size_t)(kp * 2)) / nb * nb;
     if (chunk < nb) chunk = nb;

@@ -23,6 +23,7 @@ struct kern_ctx {
     const lg_kernels *table;
     kern_pool *pool;
     int n_threads;
+    kern_precision precision;
     scratch_slot slots[N_SLOTS];
 };
 
@@ -79,6 +80,14 @@ const lg_kernels *kern_ctx_table(const kern_ctx *kc) {
 
 int kern_ctx_threads(const kern_ctx *kc) {
     return kc->n_threads;
+}
+
+void kern_ctx_set_precision(kern_ctx *kc, kern_precision p) {
+    kc->precision = p == KERN_PREC_BF16 ? KERN_PREC_BF16 : KERN_PREC_ACCURATE;
+}
+
+kern_precision kern_ctx_precision(const kern_ctx *kc) {
+    return kc->precision;
 }
 
 kern_pool *kern_ctx_pool(kern_ctx *kc) {

@@ -14,6 +14,11 @@ INLINE __mmask16 tmask(int64_t n) {
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u);
 }
 
+/* 16 bf16 values (the low halves of h's 16-bit lanes) as f32: exact. */
+INLINE __m512 bf16_back(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
 /* e^x for x <= 88 (lower inputs flush towards 0), ~1 ulp: x = n ln2 + r, |r| <= ln2/2,
  * degree-6 polynomial for e^r, scaled by 2^n. */
 INLINE __m512 exp512(__m512 x) {

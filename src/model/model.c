@@ -9,8 +9,12 @@
 #include <string.h>
 
 lg_model_params lg_model_params_default(void) {
-    return (lg_model_params){
-        .n_threads = 0, .kernels = "auto", .kv_type = LG_KV_F32, .max_context = 0, .prepack = -1};
+    return (lg_model_params){.n_threads = 0,
+                             .kernels = "auto",
+                             .kv_type = LG_KV_F32,
+                             .max_context = 0,
+                             .prepack = -1,
+                             .precision = LG_PRECISION_ACCURATE};
 }
 
 static lg_status check_params(const lg_model_params *p, lg_error *err) {
@@ -27,6 +31,8 @@ static lg_status check_params(const lg_model_params *p, lg_error *err) {
     if (p->max_context < 0) return lg_err_set(err, LG_E_ARG, "max_context must be >= 0");
     if (p->prepack < -1 || p->prepack > 1)
         return lg_err_set(err, LG_E_ARG, "prepack must be -1, 0 or 1");
+    if (p->precision != LG_PRECISION_ACCURATE && p->precision != LG_PRECISION_BF16)
+        return lg_err_set(err, LG_E_ARG, "unknown precision %d", (int)p->precision);
     return LG_OK;
 }
 
@@ -97,6 +103,7 @@ lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model
     m->kv_dtype = p.kv_type == LG_KV_BF16  ? LG_DT_BF16
                   : p.kv_type == LG_KV_F16 ? LG_DT_F16
                                            : LG_DT_F32;
+    m->precision = p.precision == LG_PRECISION_BF16 ? KERN_PREC_BF16 : KERN_PREC_ACCURATE;
     m->n_ctx = m->cfg.dec.n_ctx_max;
     if (p.max_context > 0 && p.max_context < m->n_ctx) m->n_ctx = p.max_context;
     prepare_weights(m, p.prepack);

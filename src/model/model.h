@@ -187,6 +187,7 @@ struct lg_model {
     mdl_weights w;
     int n_threads;
     char kernels[16];
+    kern_precision precision; /* for every session's kernel context */
     lg_dtype kv_dtype;
     int64_t n_ctx; /* tokens a session may hold */
 };

@@ -41,6 +41,7 @@ lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *e
         lg_free(s);
         return lg_err_set(err, LG_E_NOMEM, "cannot create the kernel context");
     }
+    kern_ctx_set_precision(s->kc, model->precision);
     const dec_config *d = &model->cfg.dec;
     lg_status st = kv_init(&s->kv, model->kv_dtype, d->n_layer, (int64_t)d->n_head_kv * d->head_dim,
                            model->n_ctx, err);
