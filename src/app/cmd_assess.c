@@ -27,6 +27,7 @@ typedef struct assess_opts {
     const char *list_file;
     out_format format;
     bool fail_on_unsafe, progress, exact;
+    lg_precision precision;
     int threads;
     lg_assess_params ap;
     lg_image_options io;
@@ -62,6 +63,8 @@ static void print_help(void) {
            "      --max-pixels N       refuse larger images (decompression-bomb limit)\n"
            "  -t, --threads N          compute threads (default: all cores)\n"
            "      --exact              plain float32 reference kernels\n"
+           "      --precision P        accurate (default: split-bf16 activations, near float32)\n"
+           "                           or bf16 (fastest; logits off by ~1e-2)\n"
            "      --progress           report progress on stderr\n"
            "  -h, --help               show this help\n"
            "\n"
@@ -86,6 +89,7 @@ enum {
     OPT_EXIF,
     OPT_MAX_PIXELS,
     OPT_EXACT,
+    OPT_PRECISION,
     OPT_PROGRESS,
 };
 
@@ -110,6 +114,7 @@ static const struct option long_opts[] = {
     {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
     {"threads", required_argument, NULL, 't'},
     {"exact", no_argument, NULL, OPT_EXACT},
+    {"precision", required_argument, NULL, OPT_PRECISION},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -232,6 +237,14 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
             break;
         case OPT_EXACT:
             o->exact = true;
+            break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "accurate") == 0)
+                o->precision = LG_PRECISION_ACCURATE;
+            else if (strcmp(optarg, "bf16") == 0)
+                o->precision = LG_PRECISION_BF16;
+            else
+                return app_usage_error(CMD, "--precision must be accurate or bf16");
             break;
         case OPT_PROGRESS:
             o->progress = true;
@@ -442,6 +455,7 @@ int cmd_assess(int argc, char **argv) {
     lg_guard_params gp = lg_guard_params_default();
     gp.model.kernels = o.exact ? "ref" : "auto";
     gp.model.n_threads = o.threads;
+    gp.model.precision = o.precision;
     gp.chat_template = o.chat_template;
     lg_guard *g = NULL;
     lg_policy *pol = NULL;
