@@ -85,7 +85,7 @@ static void attention_block(lg_session *s, int il, float *x, int64_t n, dec_buf 
     kv_cache *kv = &s->kv;
     int64_t d = c->n_embd, nq = (int64_t)c->n_head * c->head_dim;
     int64_t nkv = (int64_t)c->n_head_kv * c->head_dim, pos0 = kv->n;
-    kern_rmsnorm(b->h, x, l->ln1, n, d, c->eps);
+    kern_op_rmsnorm(s->kc, b->h, x, l->ln1, n, d, c->eps);
     kern_matmul(s->kc, b->q, b->h, &l->q, l->q_b, n);
     kern_matmul(s->kc, b->k, b->h, &l->k, l->k_b, n);
     kern_matmul(s->kc, b->v, b->h, &l->v, l->v_b, n);
@@ -96,19 +96,19 @@ static void attention_block(lg_session *s, int il, float *x, int64_t n, dec_buf 
     kern_attention(s->kc, b->att, b->q, kv->k[il], kv->v[il], kv->dtype, n, pos0 + n, c->n_head,
                    c->n_head_kv, c->head_dim, nq, nkv, true, pos0, scale);
     kern_matmul(s->kc, b->h, b->att, &l->o, l->o_b, n);
-    kern_add(x, b->h, n * d);
+    kern_op_add(s->kc, x, b->h, n * d);
 }
 
 /* x += down(silu(gate(h)) * up(h)), h = post_attention_layernorm(x). */
 static void mlp_block(lg_session *s, int il, float *x, int64_t n, dec_buf *b) {
     const dec_config *c = &s->model->cfg.dec;
     const dec_layer *l = &s->model->w.dec.layers[il];
-    kern_rmsnorm(b->h, x, l->ln2, n, c->n_embd, c->eps);
+    kern_op_rmsnorm(s->kc, b->h, x, l->ln2, n, c->n_embd, c->eps);
     kern_matmul(s->kc, b->gate, b->h, &l->gate, NULL, n);
     kern_matmul(s->kc, b->up, b->h, &l->up, NULL, n);
-    kern_silu_mul(b->gate, b->up, n * c->n_ff);
+    kern_op_silu_mul(s->kc, b->gate, b->up, n * c->n_ff);
     kern_matmul(s->kc, b->h, b->gate, &l->down, NULL, n);
-    kern_add(x, b->h, n * c->n_embd);
+    kern_op_add(s->kc, x, b->h, n * c->n_embd);
 }
 
 // ---- the pass ----
@@ -144,7 +144,7 @@ lg_status dec_forward(lg_session *s, float *x, int64_t n, bool all_logits, float
     if (!logits) return LG_OK;
     int64_t rows = all_logits ? n : 1;
     const float *src = all_logits ? x : x + (n - 1) * d;
-    kern_rmsnorm(b.h, src, w->norm, rows, d, c->eps);
+    kern_op_rmsnorm(s->kc, b.h, src, w->norm, rows, d, c->eps);
     kern_matmul(s->kc, logits, b.h, &w->lm_head, NULL, rows);
     return LG_OK;
 }

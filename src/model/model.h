@@ -235,8 +235,9 @@ struct lg_session {
 
 /* ---- vision tower (vision.c) ---- */
 
-/* Applies an activation in place to n floats. */
-void mdl_activate(mdl_act act, float *x, int64_t n);
+/* Applies an activation in place to n floats: the context's kern_op_* (threaded AVX-512 in the
+ * fast modes, the plain loops bit for bit in "ref"). */
+void mdl_activate(kern_ctx *kc, mdl_act act, float *x, int64_t n);
 
 /* Runs the vision encoder on one crop (n_channel x image_size x image_size floats, CHW) and
  * writes hidden_states[n_run] to `out` (n_pos x n_embd, class row included for CLIP). */

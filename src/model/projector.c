@@ -9,6 +9,6 @@ void proj_forward(lg_session *s, const float *in, int64_t n, float *out, float *
     const mdl_config *c = &s->model->cfg;
     const proj_weights *w = &s->model->w.proj;
     kern_matmul(s->kc, tmp, in, &w->l1, w->b1, n);
-    mdl_activate(c->proj_act, tmp, n * c->dec.n_embd);
+    mdl_activate(s->kc, c->proj_act, tmp, n * c->dec.n_embd);
     kern_matmul(s->kc, out, tmp, &w->l2, w->b2, n);
 }

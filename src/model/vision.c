@@ -12,16 +12,16 @@
 #include <math.h>
 #include <string.h>
 
-void mdl_activate(mdl_act act, float *x, int64_t n) {
+void mdl_activate(kern_ctx *kc, mdl_act act, float *x, int64_t n) {
     switch (act) {
     case MDL_ACT_GELU_TANH:
-        kern_gelu_tanh(x, n);
+        kern_op_gelu_tanh(kc, x, n);
         break;
     case MDL_ACT_GELU_ERF:
-        kern_gelu_erf(x, n);
+        kern_op_gelu_erf(kc, x, n);
         break;
     case MDL_ACT_QUICK_GELU:
-        kern_quick_gelu(x, n);
+        kern_op_quick_gelu(kc, x, n);
         break;
     case MDL_ACT_SILU:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
@@ -57,8 +57,8 @@ static void embed(lg_session *s, const float *crop, float *x, float *tmp) {
     patchify(c, crop, tmp);
     kern_matmul(s->kc, patches, tmp, &w->patch, w->patch_b, n_patch);
     if (c->has_cls) memcpy(x, w->cls, (size_t)d * sizeof *x);
-    kern_add(x, w->pos, c->n_pos * d);
-    if (c->pre_norm) kern_layernorm(x, x, w->pre_g, w->pre_b, c->n_pos, d, c->eps);
+    kern_op_add(s->kc, x, w->pos, c->n_pos * d);
+    if (c->pre_norm) kern_op_layernorm(s->kc, x, x, w->pre_g, w->pre_b, c->n_pos, d, c->eps);
 }
 
 // ---- encoder layer ----
@@ -72,7 +72,7 @@ typedef struct vit_buf {
 static void attention_block(lg_session *s, const vit_layer *l, float *x, vit_buf *b) {
     const vit_config *c = &s->model->cfg.vit;
     int64_t n = c->n_pos, d = c->n_embd;
-    kern_layernorm(b->h, x, l->ln1_g, l->ln1_b, n, d, c->eps);
+    kern_op_layernorm(s->kc, b->h, x, l->ln1_g, l->ln1_b, n, d, c->eps);
     kern_matmul(s->kc, b->q, b->h, &l->q, l->q_b, n);
     kern_matmul(s->kc, b->k, b->h, &l->k, l->k_b, n);
     kern_matmul(s->kc, b->v, b->h, &l->v, l->v_b, n);
@@ -80,18 +80,18 @@ static void attention_block(lg_session *s, const vit_layer *l, float *x, vit_buf
     kern_attention(s->kc, b->att, b->q, b->k, b->v, LG_DT_F32, n, n, c->n_head, c->n_head,
                    c->head_dim, d, d, false, 0, scale);
     kern_matmul(s->kc, b->h, b->att, &l->o, l->o_b, n);
-    kern_add(x, b->h, n * d);
+    kern_op_add(s->kc, x, b->h, n * d);
 }
 
 /* x += fc2(act(fc1(layer_norm2(x)))) */
 static void mlp_block(lg_session *s, const vit_layer *l, float *x, vit_buf *b) {
     const vit_config *c = &s->model->cfg.vit;
     int64_t n = c->n_pos, d = c->n_embd;
-    kern_layernorm(b->h, x, l->ln2_g, l->ln2_b, n, d, c->eps);
+    kern_op_layernorm(s->kc, b->h, x, l->ln2_g, l->ln2_b, n, d, c->eps);
     kern_matmul(s->kc, b->ff, b->h, &l->fc1, l->fc1_b, n);
-    mdl_activate(c->act, b->ff, n * c->n_ff);
+    mdl_activate(s->kc, c->act, b->ff, n * c->n_ff);
     kern_matmul(s->kc, b->h, b->ff, &l->fc2, l->fc2_b, n);
-    kern_add(x, b->h, n * d);
+    kern_op_add(s->kc, x, b->h, n * d);
 }
 
 lg_status vit_forward_crop(lg_session *s, const float *crop, float *out) {
