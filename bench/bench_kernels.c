@@ -6,7 +6,7 @@
  * limit, and the speedup over the reference kernels (ref timed on the first rows when the full
  * shape would take too long; time scales linearly with m). The bf16 tables run in both
  * precisions (".../acc": split hi + lo activations, the default; ".../bf16": rounded once).
- * Usage: bench_kernels [--threads N] [--reps N] [--quick] [--tables a,b:bf16,...]
+ * Usage: bench_kernels [--threads N] [--reps N] [--quick] [--no-prepare] [--tables a,b:bf16]
  */
 #include "kernels/kern_impl.h"
 
@@ -77,6 +77,7 @@ typedef struct limits {
 } limits;
 
 static int g_reps = 5;
+static bool g_prepare = true; /* --no-prepare: the products read the row-major weights */
 
 static bool is_bf16_table(const char *tn) {
     return strcmp(tn, "avx512") != 0 && strcmp(tn, "portable") != 0 && strcmp(tn, "ref") != 0;
@@ -121,7 +122,7 @@ static void bench_matmul(const mm_case *c, kern_ctx **ctx, int n_ctx, kern_ctx *
     double t_ref = time_matmul(ref, y, x, &w, bias, m_ref, 1) * (double)c->m / (double)m_ref;
     for (int i = 0; i < n_ctx; i++) {
         kern_weight wi = w;
-        kern_prepare(ctx[i], &wi);
+        if (g_prepare) kern_prepare(ctx[i], &wi);
         double t = time_matmul(ctx[i], y, x, &wi, bias, c->m, g_reps);
         const char *tn = kern_ctx_table(ctx[i])->name, *label = ctx_label(ctx[i]);
         if (c->m == 1) {
@@ -168,7 +169,7 @@ static void bench_decode_step(kern_ctx **ctx, int n_ctx, kern_ctx *ref, const li
         kern_weight *wc = calloc((size_t)n_w, sizeof *wc);
         for (int i = 0; i < n_w; i++) {
             wc[i] = w[i];
-            kern_prepare(kc, &wc[i]);
+            if (g_prepare) kern_prepare(kc, &wc[i]);
         }
         int reps = c < 0 ? 1 : g_reps;
         double t[32];
@@ -293,10 +294,13 @@ int main(int argc, char **argv) {
             g_reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--quick") == 0)
             quick = true;
+        else if (strcmp(argv[i], "--no-prepare") == 0)
+            g_prepare = false;
         else if (strcmp(argv[i], "--tables") == 0 && i + 1 < argc)
             tables = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps N] [--quick] [--tables a,b]\n",
+            fprintf(stderr,
+                    "usage: %s [--threads N] [--reps N] [--quick] [--no-prepare] [--tables a,b]\n",
                     argv[0]);
             return 2;
         }

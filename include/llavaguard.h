@@ -491,10 +491,12 @@ typedef struct lg_model_params {
                             float32 reference loops: --exact). Copied by lg_model_open. */
     lg_kv_type kv_type;  /* default LG_KV_F32 */
     int64_t max_context; /* tokens a session may hold; 0 (default): the model's own limit */
-    int prepack;         /* let the fast kernels repack the weight matrices once at open (a
-                            16-bit copy in their layout: faster products, a slower open and
-                            that much more memory): -1 (default) when the chosen kernels want it,
-                            0 never, 1 always. Ignored with kernels "ref". */
+    int prepack;         /* let the fast kernels repack the weight matrices once into their
+                            layout (a 16-bit copy: faster products; the mapped file pages of a
+                            packed weight are released, so memory stays ~1.1x the checkpoint):
+                            -1 (default) each weight on its first use (open takes milliseconds,
+                            the first image/prompt pays), 1 all of them during lg_model_open,
+                            0 never. Ignored with kernels "ref". */
     lg_precision precision; /* default LG_PRECISION_ACCURATE */
 } lg_model_params;
 

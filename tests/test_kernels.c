@@ -10,9 +10,11 @@
  */
 #include "testutil.h"
 
+#include "core/core.h"
 #include "kernels/kern_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +369,44 @@ static void test_modes(void **state) {
     kern_ctx_free(kc);
 }
 
+/* The packed layout bit for bit, for an odd n_in (the plain-C packer) and even ones (the
+ * AVX-512 gather packer), partial panels and padding; kern_prepare_into packs into caller
+ * memory that kern_weight_release leaves alone. */
+static void check_layout(kern_ctx *kc, int64_t n_out, int64_t n_in, bool into) {
+    uint16_t *wd = rand_tensor(LG_DT_BF16, (size_t)(n_out * n_in), 1.0f);
+    kern_weight w = {.dtype = LG_DT_BF16, .n_out = n_out, .n_in = n_in, .data = wd};
+    size_t bytes = kern_prepare_bytes(kc, &w);
+    int64_t kp = kern_pack_kp(n_in);
+    assert_int_equal(bytes, (size_t)(kern_pack_n16(n_out) * kp * 2));
+    void *arena = NULL;
+    if (into) {
+        arena = lg_aligned_alloc(bytes);
+        memset(arena, 0xab, bytes); /* every byte must be written */
+        assert_true(kern_prepare_into(kc, &w, arena));
+        assert_ptr_equal(w.packed, arena);
+    } else {
+        kern_prepare(kc, &w);
+    }
+    assert_int_equal(w.packed_kind, KERN_PACK_VNNI16);
+    assert_int_equal(kern_prepare_bytes(kc, &w), 0); /* already prepared */
+    const uint16_t *p = w.packed;
+    for (int64_t o = 0; o < kern_pack_n16(n_out); o++)
+        for (int64_t k = 0; k < kp; k++) {
+            uint16_t got = p[(o / 16) * kp * 16 + (k / 2) * 32 + (o % 16) * 2 + (k % 2)];
+            uint16_t want = (o < n_out && k < n_in) ? wd[o * n_in + k] : 0;
+            if (got != want)
+                fail_msg("layout %lldx%lld: W[%lld][%lld] packed as %04x, want %04x",
+                         (long long)n_out, (long long)n_in, (long long)o, (long long)k, got, want);
+        }
+    kern_prepare(kc, &w); /* idempotent */
+    assert_ptr_equal(w.packed, into ? arena : w.packed);
+    kern_weight_release(&w);
+    assert_null(w.packed);
+    assert_int_equal(w.packed_kind, KERN_PACK_NONE);
+    lg_aligned_free(arena); /* still ours: release did not free it */
+    free(wd);
+}
+
 static void test_prepare_layout(void **state) {
     (void)state;
     if (!kern_table_for("avx512bf16")) {
@@ -374,27 +414,86 @@ static void test_prepare_layout(void **state) {
         return;
     }
     kern_ctx *kc = kern_ctx_create(2, "avx512bf16");
-    int64_t n_out = 19, n_in = 37;
-    uint16_t *wd = rand_tensor(LG_DT_BF16, (size_t)(n_out * n_in), 1.0f);
-    kern_weight w = {.dtype = LG_DT_BF16, .n_out = n_out, .n_in = n_in, .data = wd};
-    kern_prepare(kc, &w);
-    assert_int_equal(w.packed_kind, KERN_PACK_VNNI16);
-    const uint16_t *p = w.packed;
-    int64_t kp = kern_pack_kp(n_in);
-    assert_int_equal(kp, 64);
-    for (int64_t o = 0; o < kern_pack_n16(n_out); o++)
-        for (int64_t k = 0; k < kp; k++) {
-            uint16_t got = p[(o / 16) * kp * 16 + (k / 2) * 32 + (o % 16) * 2 + (k % 2)];
-            uint16_t want = (o < n_out && k < n_in) ? wd[o * n_in + k] : 0;
-            assert_int_equal(got, want);
-        }
-    kern_prepare(kc, &w); /* idempotent */
-    kern_weight_release(&w);
-    assert_null(w.packed);
-    assert_int_equal(w.packed_kind, KERN_PACK_NONE);
+    static const int64_t shapes[][2] = {{19, 37}, {19, 64}, {33, 70}, {16, 2}, {5, 896}, {40, 130}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int into = 0; into < 2; into++) check_layout(kc, shapes[i][0], shapes[i][1], into);
     kern_weight_release(NULL);
-    free(wd);
+    kern_ctx *kr = kern_ctx_create(1, "ref"); /* the reference packs nothing */
+    kern_weight w = {.dtype = LG_DT_BF16, .n_out = 16, .n_in = 16, .data = NULL};
+    assert_int_equal(kern_prepare_bytes(kr, &w), 0);
+    assert_false(kern_prepare_into(kr, &w, kc));
+    kern_ctx_free(kr);
     kern_ctx_free(kc);
+}
+
+/* kern_prepare_lazy: two threads with their own contexts run the first product on the same
+ * armed weight at once; one packs (into the caller's arena), both get the reference's result.
+ * The weight lives in a read-only file mapping whose pages are dropped after packing and must
+ * read back unchanged. */
+typedef struct lazy_arg {
+    const kern_weight *w;
+    const float *x;
+    float *y;
+    int64_t m;
+} lazy_arg;
+
+static void *lazy_thread(void *p) {
+    lazy_arg *a = p;
+    kern_ctx *kc = kern_ctx_create(2, "auto");
+    kern_matmul(kc, a->y, a->x, a->w, NULL, a->m);
+    kern_ctx_free(kc);
+    return NULL;
+}
+
+static void test_prepare_lazy(void **state) {
+    (void)state;
+    kern_ctx *kc = kern_ctx_create(2, "auto"), *kr = kern_ctx_create(1, "ref");
+    int64_t n_out = 70, n_in = 2048, m = 40; /* 280 KB: whole pages inside */
+    kern_weight probe = {.dtype = LG_DT_BF16, .n_out = n_out, .n_in = n_in};
+    size_t bytes = kern_prepare_bytes(kc, &probe);
+    if (bytes == 0) { /* this CPU's best table keeps weights as they are */
+        kern_ctx_free(kc), kern_ctx_free(kr);
+        skip();
+        return;
+    }
+    uint16_t *wd = rand_tensor(LG_DT_BF16, (size_t)(n_out * n_in), 1.0f);
+    char *dir = tu_tmpdir(), path[512];
+    snprintf(path, sizeof path, "%s/w.bin", dir);
+    tu_write(path, wd, (size_t)(n_out * n_in) * 2);
+    lg_mmap map;
+    assert_int_equal(lg_mmap_open(path, &map, NULL), LG_OK);
+    kern_weight w = {.dtype = LG_DT_BF16, .n_out = n_out, .n_in = n_in, .data = map.data};
+    void *arena = lg_aligned_alloc(bytes);
+    assert_true(kern_prepare_lazy(kc, &w, arena, true));
+    assert_int_equal(w.packed_kind, KERN_PACK_NONE); /* nothing happens before the first use */
+    float *x = rand_tensor(LG_DT_F32, (size_t)(m * n_in), 1.0f);
+    float *want = malloc((size_t)(m * n_out) * 4), *y[2];
+    kern_matmul(kr, want, x, &w, NULL, m);
+    pthread_t th[2];
+    lazy_arg args[2];
+    for (int t = 0; t < 2; t++) {
+        y[t] = malloc((size_t)(m * n_out) * 4);
+        args[t] = (lazy_arg){&w, x, y[t], m};
+        assert_int_equal(pthread_create(&th[t], NULL, lazy_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < 2; t++) assert_int_equal(pthread_join(th[t], NULL), 0);
+    assert_int_equal(atomic_load(&w.lazy_state), KERN_LAZY_DONE);
+    assert_ptr_equal(w.packed, arena);
+    assert_int_equal(w.packed_kind, KERN_PACK_VNNI16);
+    for (int t = 0; t < 2; t++) {
+        tu_check_tensor(y[t], want, (size_t)(m * n_out), 1e-3, "lazily packed product");
+        free(y[t]);
+    }
+    assert_memory_equal(map.data, wd, (size_t)(n_out * n_in) * 2); /* dropped pages read back */
+    kern_weight_release(&w);
+    assert_null(w.lazy);
+    lg_aligned_free(arena);
+    lg_mmap_close(&map);
+    unlink(path);
+    rmdir(dir);
+    free(dir), free(wd), free(x), free(want);
+    kern_ctx_free(kc);
+    kern_ctx_free(kr);
 }
 
 int main(void) {
@@ -404,6 +503,7 @@ int main(void) {
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_amx_paths_present),
         cmocka_unit_test(test_prepare_layout),
+        cmocka_unit_test(test_prepare_lazy),
         cmocka_unit_test(test_elementwise_ops),
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_attention_vs_ref),

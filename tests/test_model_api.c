@@ -6,7 +6,7 @@
  * context limit fail without changing the session; bf16/f16 KV caches stay close to float32;
  * image-token counts for every fixture size; lg_encode_image argument checks; the sampler
  * (greedy, top-k ties, top-p, temperature, seeds, frequencies); generation (stop ids, callback,
- * cache consistency).
+ * cache consistency); the fast kernels' weight packing (first use, at open, never; two threads).
  */
 #include "testutil.h"
 
@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,13 +464,68 @@ static void test_generate(void **state) {
     lg_session_free(NULL);
 }
 
+/* The fast kernels' weight packing: on first use (prepack -1, the default), all at open (1) or
+ * never (0). Packing at open or on first use gives the same bits; two sessions making the first
+ * use at once on two threads get the same bits too; without packing the products read the
+ * checkpoint's layout (another summation order in the decode path: close, not identical). */
+typedef struct prepack_run {
+    const lg_model *m;
+    const float *logits; /* the session's, kept alive until the test frees it */
+    lg_session *s;
+    lg_status st;
+} prepack_run;
+
+static void *prepack_eval(void *arg) {
+    prepack_run *r = arg;
+    lg_error e;
+    r->st = lg_session_create(r->m, &r->s, &e);
+    if (r->st == LG_OK) r->st = lg_session_eval(r->s, g_ids, g_n_ids, NULL, 0, 0, &r->logits);
+    if (r->st == LG_OK) { /* and one decode step: the weight-streaming path */
+        int32_t id = (int32_t)smp_argmax(r->logits, g_nv);
+        r->st = lg_session_eval(r->s, &id, 1, NULL, 0, 0, &r->logits);
+    }
+    return NULL;
+}
+
+static lg_model *open_fast(int prepack) {
+    char *dir = tu_fixture("llava-ov-tiny");
+    lg_model_params p = lg_model_params_default();
+    p.prepack = prepack;
+    lg_model *m = NULL;
+    lg_error e;
+    if (lg_model_open(dir, &p, &m, &e) != LG_OK) fail_msg("%s", e.msg);
+    free(dir);
+    return m;
+}
+
+static void test_prepack_modes(void **state) {
+    (void)state;
+    lg_model *lazy = open_fast(-1), *eager = open_fast(1), *none = open_fast(0);
+    prepack_run r[4] = {{.m = lazy}, {.m = lazy}, {.m = eager}, {.m = none}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, prepack_eval, &r[i]), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    prepack_eval(&r[2]);
+    prepack_eval(&r[3]);
+    for (int i = 0; i < 4; i++) assert_int_equal(r[i].st, LG_OK);
+    size_t bytes = (size_t)g_nv * sizeof(float);
+    assert_memory_equal(r[0].logits, r[1].logits, bytes);
+    assert_memory_equal(r[0].logits, r[2].logits, bytes);
+    tu_check_tensor(r[3].logits, r[0].logits, (size_t)g_nv, 1e-4, "logits without packing");
+    for (int i = 0; i < 4; i++) lg_session_free(r[i].s);
+    lg_model_free(lazy);
+    lg_model_free(eager);
+    lg_model_free(none);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accessors), cmocka_unit_test(test_chunks_and_all_logits),
         cmocka_unit_test(test_truncate),  cmocka_unit_test(test_eval_errors),
         cmocka_unit_test(test_kv_types),  cmocka_unit_test(test_encode_image_args),
         cmocka_unit_test(test_bilinear),  cmocka_unit_test(test_sampler),
-        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_generate),  cmocka_unit_test(test_prepack_modes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -69,8 +69,8 @@ static void print_help(void) {
         "                             (rounded once: faster, logits off by ~1e-2)\n"
         "      --threads N            compute threads (default: one per core)\n"
         "      --kv-type T            KV cache type: f32 (default), bf16, f16\n"
-        "      --no-prepack           keep the fast kernels from repacking the weights at load\n"
-        "                             (faster start, slower products)\n"
+        "      --no-prepack           keep the fast kernels from repacking the weights on first\n"
+        "                             use (slower products, no packed copy in memory)\n"
         "  -h, --help                 show this help\n");
 }
 

@@ -60,6 +60,9 @@ static inline int64_t kern_pack_n16(int64_t n_out) {
 /* Packs panels [p0, p1) of W (any dtype, converted to bf16 with round-to-nearest-even) into
  * dst, which points at panel p0's first byte. */
 void kern_pack_vnni16(const kern_weight *w, int64_t p0, int64_t p1, uint16_t *dst);
+/* The same for bf16 W with an even n_in, on AVX-512: in that layout a panel row is word p of 16
+ * consecutive weight rows read as 32-bit pairs, so each 64-byte panel row is one gather. */
+void kern_avx512_pack_bf16(const kern_weight *w, int64_t p0, int64_t p1, uint16_t *dst);
 
 /* ---- the fast tables (NULL when this CPU cannot run them) ---- */
 const lg_kernels *kern_portable_table(void);

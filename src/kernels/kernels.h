@@ -13,6 +13,7 @@
 #ifndef LG_KERNELS_H
 #define LG_KERNELS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,10 +49,17 @@ uint16_t lg_f32_to_f16(float f);
 typedef struct kern_weight {
     lg_dtype dtype;
     int64_t n_out, n_in;
-    const void *data; /* n_out*n_in elements of dtype; usually memory-mapped, never written */
-    void *packed;     /* optional copy in a fast kernel's layout, made once by kern_prepare */
-    int packed_kind;  /* which kernel made `packed` (0 = none) */
+    const void *data;     /* n_out*n_in elements of dtype; usually memory-mapped, never written */
+    void *packed;         /* optional copy in a fast kernel's layout, made once by kern_prepare */
+    int packed_kind;      /* which kernel made `packed` (0 = none) */
+    bool packed_borrowed; /* `packed` lies in the caller's memory (kern_prepare_into) */
+    /* kern_prepare_lazy: the first kern_matmul packs W into `lazy` (the caller's memory) */
+    void *lazy;
+    bool lazy_drop_source; /* ... then drops the mapped pages of `data` (a read-only file map) */
+    atomic_int lazy_state; /* KERN_LAZY_*; changes once, under the first product's call */
 } kern_weight;
+
+enum { KERN_LAZY_ARMED = 0, KERN_LAZY_PACKING = 1, KERN_LAZY_DONE = 2 };
 
 /* Converts row `r` of W to float32 (n_in values). */
 void kern_weight_row_f32(const kern_weight *w, int64_t r, float *out);
@@ -126,8 +134,22 @@ double kern_peak_amx_gflops(kern_ctx *kc);
 double kern_read_bandwidth_gbps(kern_ctx *kc, size_t bytes);
 const char *kern_cpu_name(void);
 
-/* Frees what kern_prepare attached to w (w->packed) and resets packed_kind; NULL-safe. */
+/* Frees what kern_prepare attached to w (w->packed; only forgets it after kern_prepare_into)
+ * and resets packed_kind; NULL-safe. */
 void kern_weight_release(kern_weight *w);
+/* Bytes kern_prepare would attach to w: 0 when this context's table keeps w as it is (the
+ * reference, a non-bf16 weight, one already prepared). A multiple of 64. */
+size_t kern_prepare_bytes(const kern_ctx *kc, const kern_weight *w);
+/* kern_prepare into caller-owned memory: `dst` is 64-byte aligned, holds kern_prepare_bytes(w)
+ * bytes and outlives every use of w (a model packs all its weights into one arena). Returns
+ * whether w was prepared (false: nothing to do, dst untouched). */
+bool kern_prepare_into(kern_ctx *kc, kern_weight *w, void *dst);
+/* Arms w for packing into `dst` (as kern_prepare_into) on the first kern_matmul that uses it,
+ * with that call's context; concurrent first uses from several threads are safe (one packs,
+ * the others wait). With drop_source, the whole memory pages of w->data are then released with
+ * MADV_DONTNEED: only for a read-only file mapping, whose pages come back from the page cache
+ * if read again. Returns whether w was armed (false: nothing to pack). Arm before sharing w. */
+bool kern_prepare_lazy(kern_ctx *kc, kern_weight *w, void *dst, bool drop_source);
 
 /* Shorthands that dispatch through the context's table. */
 void kern_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,

@@ -68,6 +68,29 @@ void kern_avx512_rows_to_bf16(const float *x, int64_t n_in, int64_t kp, int64_t 
     }
 }
 
+/* ---- packing bf16 weights into VNNI panels ---- */
+
+void kern_avx512_pack_bf16(const kern_weight *w, int64_t p0, int64_t p1, uint16_t *dst) {
+    int64_t np = w->n_in / 2, kq = kern_pack_kp(w->n_in) / 2; /* real and padded pairs */
+    const char *src = w->data; /* row o, pair q: the 4 bytes at (o * np + q) * 4 */
+    __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32((int)np));
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t o0 = p * 16;
+        __mmask16 rows = tail_mask(w->n_out - o0); /* rows past n_out: zeros */
+        const char *base = src + o0 * np * 4;
+        uint16_t *d = dst + (p - p0) * kq * 32;
+        int64_t q = 0;
+        for (; q < np; q++) {
+            __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rows, idx,
+                                                    (const void *)(base + q * 4), 4);
+            _mm512_store_si512((void *)(d + q * 32), v);
+        }
+        for (; q < kq; q++) _mm512_store_si512((void *)(d + q * 32), _mm512_setzero_si512());
+    }
+}
+
 /* ---- weight streaming: row-major weights (any dtype) ---- */
 
 /* y[o0..o0+4) for one activation row: four dot products sharing each x load, two accumulators

@@ -8,8 +8,10 @@
 
 #include "core/core.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define N_SLOTS (KERN_SCRATCH_THREAD0 + KERN_MAX_THREADS)
@@ -26,6 +28,8 @@ struct kern_ctx {
     kern_precision precision;
     scratch_slot slots[N_SLOTS];
 };
+
+static void ensure_packed(kern_ctx *kc, const kern_weight *cw);
 
 int kern_tables(const lg_kernels **out, int max) {
     const lg_kernels *all[] = {kern_amx_table(),     kern_avx512bf16_table(), kern_avx512_table(),
@@ -113,6 +117,7 @@ void kern_parallel(kern_ctx *kc, kern_task_fn fn, void *arg) {
 
 void kern_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
                  int64_t m) {
+    ensure_packed(kc, w);
     kc->table->matmul(kc, y, x, w, bias, m);
 }
 
@@ -130,9 +135,12 @@ void kern_prepare(kern_ctx *kc, kern_weight *w) {
 
 void kern_weight_release(kern_weight *w) {
     if (!w) return;
-    lg_aligned_free(w->packed);
+    if (!w->packed_borrowed) lg_aligned_free(w->packed);
     w->packed = NULL;
     w->packed_kind = KERN_PACK_NONE;
+    w->packed_borrowed = false;
+    w->lazy = NULL;
+    atomic_store_explicit(&w->lazy_state, KERN_LAZY_ARMED, memory_order_relaxed);
 }
 
 /* ---- the packed layout (see kern_impl.h), in portable C: it runs once per weight at load ---- */
@@ -155,6 +163,10 @@ static void pack_panel(const kern_weight *w, int64_t panel, int64_t kp, uint16_t
 }
 
 void kern_pack_vnni16(const kern_weight *w, int64_t p0, int64_t p1, uint16_t *dst) {
+    if (w->dtype == LG_DT_BF16 && w->n_in % 2 == 0 && kern_cpu_get()->avx512) {
+        kern_avx512_pack_bf16(w, p0, p1, dst);
+        return;
+    }
     int64_t kp = kern_pack_kp(w->n_in);
     float *row = w->dtype == LG_DT_BF16 ? NULL : malloc((size_t)w->n_in * sizeof *row);
     if (w->dtype != LG_DT_BF16 && !row) lg_abort(__FILE__, __LINE__, "pack: out of memory");
@@ -165,25 +177,95 @@ void kern_pack_vnni16(const kern_weight *w, int64_t p0, int64_t p1, uint16_t *ds
 typedef struct pack_job {
     kern_weight *w;
     uint16_t *dst;
+    atomic_long next; /* panels handed out so far */
 } pack_job;
 
+/* Panels are handed out 8 at a time to whichever thread asks: the first touch of fresh memory
+ * (page faults, the kernel zeroing pages) makes equal static shares finish unequally. */
 static void pack_task(void *arg, int ith, int nth) {
     pack_job *j = arg;
-    int64_t lo, hi, kp = kern_pack_kp(j->w->n_in);
-    kern_split(kern_pack_n16(j->w->n_out) / 16, ith, nth, &lo, &hi);
-    if (lo < hi) kern_pack_vnni16(j->w, lo, hi, j->dst + lo * kp * 16);
+    (void)ith, (void)nth;
+    int64_t kp = kern_pack_kp(j->w->n_in), n = kern_pack_n16(j->w->n_out) / 16;
+    for (;;) {
+        int64_t lo = atomic_fetch_add_explicit(&j->next, 8, memory_order_relaxed);
+        if (lo >= n) break;
+        int64_t hi = lo + 8 < n ? lo + 8 : n;
+        kern_pack_vnni16(j->w, lo, hi, j->dst + lo * kp * 16);
+    }
+}
+
+static bool wants_vnni16(const kern_weight *w) {
+    return w->packed_kind != KERN_PACK_VNNI16 && w->dtype == LG_DT_BF16;
+}
+
+static void pack_into(kern_ctx *kc, kern_weight *w, uint16_t *dst, bool borrowed) {
+    pack_job j = {.w = w, .dst = dst};
+    atomic_init(&j.next, 0);
+    kern_pool_run(kc->pool, pack_task, &j);
+    kern_weight_release(w);
+    w->packed = dst;
+    w->packed_kind = KERN_PACK_VNNI16;
+    w->packed_borrowed = borrowed;
 }
 
 /* Packs bf16 weights once (the same bytes, reordered); f32/f16 weights stay as they are so the
  * weight-streaming path keeps their precision, and large products pack them per call. */
 void kern_prepare_vnni16(kern_ctx *kc, kern_weight *w) {
-    if (w->packed_kind == KERN_PACK_VNNI16 || w->dtype != LG_DT_BF16) return;
+    if (!wants_vnni16(w)) return;
     size_t bytes = (size_t)kern_pack_n16(w->n_out) * (size_t)kern_pack_kp(w->n_in) * 2;
     uint16_t *dst = lg_aligned_alloc(bytes);
     if (!dst) return; /* not fatal: the kernels read w->data directly */
-    pack_job j = {w, dst};
-    kern_pool_run(kc->pool, pack_task, &j);
-    kern_weight_release(w);
-    w->packed = dst;
-    w->packed_kind = KERN_PACK_VNNI16;
+    pack_into(kc, w, dst, false);
+}
+
+size_t kern_prepare_bytes(const kern_ctx *kc, const kern_weight *w) {
+    if (kc->table->prepare != kern_prepare_vnni16 || !wants_vnni16(w)) return 0;
+    return (size_t)kern_pack_n16(w->n_out) * (size_t)kern_pack_kp(w->n_in) * 2;
+}
+
+bool kern_prepare_into(kern_ctx *kc, kern_weight *w, void *dst) {
+    if (!dst || kern_prepare_bytes(kc, w) == 0) return false;
+    pack_into(kc, w, dst, true);
+    return true;
+}
+
+bool kern_prepare_lazy(kern_ctx *kc, kern_weight *w, void *dst, bool drop_source) {
+    if (!dst || kern_prepare_bytes(kc, w) == 0) return false;
+    w->lazy = dst;
+    w->lazy_drop_source = drop_source;
+    atomic_store_explicit(&w->lazy_state, KERN_LAZY_ARMED, memory_order_release);
+    return true;
+}
+
+/* Drops the page-table entries of the whole pages inside W's bytes: the caller promised they are
+ * a read-only file mapping, which refaults from the page cache if anything reads them again. */
+static void drop_source(const kern_weight *w) {
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)w->data;
+    uintptr_t hi = lo + (uintptr_t)(w->n_out * w->n_in) * lg_dtype_size(w->dtype);
+    lo = (lo + page - 1) / page * page;
+    hi = hi / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)w;
+#endif
+}
+
+/* The first product on an armed weight packs it (with the calling context's threads); a
+ * concurrent product on the same weight from another session's thread waits for it. Only the
+ * state changes hands between threads: `packed`/`packed_kind` are written before the release
+ * store of KERN_LAZY_DONE and read only after its acquire load. */
+static void ensure_packed(kern_ctx *kc, const kern_weight *cw) {
+    if (!cw->lazy) return;
+    kern_weight *w = (kern_weight *)cw; /* an armed weight is owned mutable storage */
+    if (atomic_load_explicit(&w->lazy_state, memory_order_acquire) == KERN_LAZY_DONE) return;
+    int expect = KERN_LAZY_ARMED;
+    if (atomic_compare_exchange_strong(&w->lazy_state, &expect, KERN_LAZY_PACKING)) {
+        pack_into(kc, w, w->lazy, true);
+        if (w->lazy_drop_source) drop_source(w);
+        atomic_store_explicit(&w->lazy_state, KERN_LAZY_DONE, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&w->lazy_state, memory_order_acquire) != KERN_LAZY_DONE)
+        sched_yield();
 }

@@ -1,12 +1,15 @@
 /*
  * model.c — lg_model: opens a model folder (config, mapped safetensors, bound weights) and
  * answers questions about it. The model is immutable after lg_model_open; sessions (session.c)
- * hold all mutable state, so one model serves any number of threads.
+ * hold all mutable state, so one model serves any number of threads. With the fast kernels the
+ * weight matrices are repacked once at open into their layout (prepare_weights).
  */
 #include "model.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 lg_model_params lg_model_params_default(void) {
     return (lg_model_params){.n_threads = 0,
@@ -38,42 +41,112 @@ static lg_status check_params(const lg_model_params *p, lg_error *err) {
 
 /* Calls fn on every weight matrix a forward pass multiplies by (the tied LM head once; the
  * token embedding itself is only read row by row). */
-static void for_each_matmul_weight(lg_model *m, kern_ctx *kc,
-                                   void (*fn)(kern_ctx *, kern_weight *)) {
+static void for_each_matmul_weight(lg_model *m, void (*fn)(void *, kern_weight *), void *arg) {
     mdl_weights *w = &m->w;
     const mdl_config *c = &m->cfg;
     if (w->vit.layers) {
-        fn(kc, &w->vit.patch);
+        fn(arg, &w->vit.patch);
         for (int il = 0; il < c->vit.n_layer; il++) {
             vit_layer *l = &w->vit.layers[il];
             kern_weight *ws[] = {&l->q, &l->k, &l->v, &l->o, &l->fc1, &l->fc2};
-            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(kc, ws[i]);
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(arg, ws[i]);
         }
     }
-    fn(kc, &w->proj.l1);
-    fn(kc, &w->proj.l2);
+    fn(arg, &w->proj.l1);
+    fn(arg, &w->proj.l2);
     if (w->dec.layers) {
         for (int il = 0; il < c->dec.n_layer; il++) {
             dec_layer *l = &w->dec.layers[il];
             kern_weight *ws[] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
-            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(kc, ws[i]);
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(arg, ws[i]);
         }
     }
-    fn(kc, &w->dec.lm_head);
+    fn(arg, &w->dec.lm_head);
 }
 
-static void release(kern_ctx *kc, kern_weight *w) {
-    (void)kc;
+static void release(void *arg, kern_weight *w) {
+    (void)arg;
     kern_weight_release(w);
 }
 
-/* Lets the fast kernels repack the weights once into their layout (a bf16 copy of the same
- * size, never float32); the reference path reads the mapping directly. */
+typedef struct pack_pass {
+    lg_model *m;
+    kern_ctx *kc;
+    bool lazy;    /* arm each weight for its first product instead of packing it now */
+    size_t total; /* first pass: the arena's size */
+    char *arena;  /* second pass: where the next weight goes */
+} pack_pass;
+
+static void count_bytes(void *arg, kern_weight *w) {
+    pack_pass *pp = arg;
+    pp->total += kern_prepare_bytes(pp->kc, w);
+}
+
+/* Whether w's bytes lie inside one of the checkpoint's (read-only) file mappings; weights
+ * copied out at bind time (misaligned in the file) do not. */
+static bool in_mapping(const lg_model *m, const kern_weight *w) {
+    uintptr_t lo = (uintptr_t)w->data;
+    uintptr_t hi = lo + (uintptr_t)(w->n_out * w->n_in) * lg_dtype_size(w->dtype);
+    for (int f = 0; f < m->st.n_files; f++) {
+        uintptr_t base = (uintptr_t)m->st.files[f].data;
+        if (lo >= base && hi <= base + m->st.files[f].size) return true;
+    }
+    return false;
+}
+
+/* Drops this process's page-table entries for the whole pages of the mapped checkpoint that
+ * hold w: the fast kernels read only the packed copy, so the file pages would otherwise double
+ * the resident size. They stay in the page cache; whatever still reads them (embedding rows of
+ * a tied LM head) faults them back in. Never on copies (MADV_DONTNEED would zero them). */
+static void drop_mapped(const lg_model *m, const kern_weight *w) {
+    if (!in_mapping(m, w)) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)w->data;
+    uintptr_t hi = lo + (uintptr_t)(w->n_out * w->n_in) * lg_dtype_size(w->dtype);
+    lo = (lo + page - 1) / page * page;
+    hi = hi / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static void pack_one(void *arg, kern_weight *w) {
+    pack_pass *pp = arg;
+    size_t bytes = kern_prepare_bytes(pp->kc, w);
+    if (bytes == 0) return;
+    if (pp->lazy) {
+        kern_prepare_lazy(pp->kc, w, pp->arena, in_mapping(pp->m, w));
+    } else {
+        kern_prepare_into(pp->kc, w, pp->arena);
+        drop_mapped(pp->m, w);
+    }
+    pp->arena += bytes;
+}
+
+/* Lets the fast kernels repack the weights into their layout: a bf16 copy of the same size
+ * (never float32), all of it in one anonymous mapping (huge pages; only the pages written are
+ * ever backed), each weight's file pages dropped once it is packed, so resident memory stays
+ * about the checkpoint's size, peaking at that plus the largest weight. prepack -1 (default)
+ * packs each weight on its first product (an open takes milliseconds, the first image and
+ * prompt pay for the packing, weights never used are never packed); 1 packs everything now
+ * (with the threads of n_threads: ~0.5 s for the 0.5B model here, most of it the kernel zeroing
+ * fresh pages). The reference path reads the mapping directly. */
 static void prepare_weights(lg_model *m, int prepack) {
     if (prepack == 0 || strcmp(m->kernels, "ref") == 0) return;
-    kern_ctx *kc = kern_ctx_create(m->n_threads, m->kernels);
+    kern_ctx *kc = kern_ctx_create(prepack == 1 ? m->n_threads : 1, m->kernels);
     if (!kc) return; /* check_params already created one: not expected, and not fatal */
-    if (strcmp(kern_ctx_table(kc)->name, "ref") != 0) for_each_matmul_weight(m, kc, kern_prepare);
+    pack_pass pp = {.m = m, .kc = kc, .lazy = prepack != 1};
+    for_each_matmul_weight(m, count_bytes, &pp);
+    if (pp.total > 0) {
+        void *arena =
+            mmap(NULL, pp.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (arena != MAP_FAILED) { /* else not fatal: the kernels read the mapping directly */
+#ifdef MADV_HUGEPAGE
+            madvise(arena, pp.total, MADV_HUGEPAGE); /* fewer faults and TLB misses */
+#endif
+            m->packed = arena;
+            m->packed_bytes = pp.total;
+            pp.arena = arena;
+            for_each_matmul_weight(m, pack_one, &pp);
+        }
+    }
     kern_ctx_free(kc);
 }
 
@@ -113,7 +186,8 @@ lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model
 
 void lg_model_free(lg_model *m) {
     if (!m) return;
-    if (m->w.dec.layers) for_each_matmul_weight(m, NULL, release);
+    if (m->w.dec.layers) for_each_matmul_weight(m, release, NULL);
+    if (m->packed) munmap(m->packed, m->packed_bytes);
     mdl_weights_free(&m->w);
     st_close(&m->st);
     lg_free(m->dir);

@@ -188,6 +188,8 @@ struct lg_model {
     int n_threads;
     char kernels[16];
     kern_precision precision; /* for every session's kernel context */
+    void *packed;             /* the fast kernels' copy of the weights (an anonymous mapping) */
+    size_t packed_bytes;
     lg_dtype kv_dtype;
     int64_t n_ctx; /* tokens a session may hold */
 };
