@@ -24,7 +24,9 @@ typedef struct kern_pool kern_pool;
 kern_pool *kern_pool_create(int n_threads);
 void kern_pool_free(kern_pool *p);
 int kern_pool_size(const kern_pool *p);
-/* Runs fn(arg, ith, nth) for ith = 0..nth-1 on the pool's threads and returns when all are done.
+/* Runs fn(arg, ith, nth) once for each ith = 0..nth-1, each on whichever pool thread claims it
+ * first (the caller included: a worker the OS has not scheduled does not hold the run up), and
+ * returns when all are done.
  * Not reentrant: a task must not call kern_pool_run on the same pool. */
 void kern_pool_run(kern_pool *p, kern_task_fn fn, void *arg);
 

@@ -118,8 +118,9 @@ int kern_tables(const lg_kernels **out, int max);
 /* The table kern_ctx_create would choose for `mode` ("auto", "ref" or a table name), or NULL. */
 const lg_kernels *kern_table_for(const char *mode);
 
-/* Runs fn(arg, ith, nth) for ith = 0..nth-1 on the context's threads (the caller is thread 0)
- * and returns when all are done: for the model's own parallel loops. Not reentrant. */
+/* Runs fn(arg, ith, nth) once for each ith = 0..nth-1 on the context's threads and returns when
+ * all are done: for the model's own parallel loops. Each ith runs on whichever thread claims it
+ * (the caller may run several), so per-thread data must be indexed by ith. Not reentrant. */
 typedef void (*kern_task_fn)(void *arg, int ith, int nth);
 void kern_parallel(kern_ctx *kc, kern_task_fn fn, void *arg);
 
