@@ -12,6 +12,9 @@
  *  - bf16 (activations rounded to bf16 once), three cases with bounds ~2x its measured error:
  *    features 3e-2 x max (measured 0.35..0.62 of ~48, 0.77..1.18 of ~110: ~1.1e-2), logits 0.1
  *    (measured 0.013..0.041), greedy while the gap exceeds 2x the logit error.
+ *  - the AMX kernels' block loop in accurate precision through its plain-C twin ("amx-emu",
+ *    where AVX512-BF16 runs it), two cases with the accurate bounds: on a machine without AMX
+ *    this is the only end-to-end run of that path.
  */
 #include "test_model_parity.h"
 
@@ -38,5 +41,11 @@ int main(void) {
     g_cfg = (parity_cfg){"auto", LG_PRECISION_BF16, 3e-2, 0.1, 2.0};
     failed +=
         cmocka_run_group_tests_name("fast kernels, bf16 precision", bf16, open_model, close_model);
+    if (kern_table_for("amx-emu")) {
+        const struct CMUnitTest emu[] = {CASE("text_only"), CASE("p04_rgb_wide_1920x1080")};
+        g_cfg = (parity_cfg){"amx-emu", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 2.0};
+        failed += cmocka_run_group_tests_name("amx-emu kernels, accurate precision", emu,
+                                              open_model, close_model);
+    }
     return failed;
 }
