@@ -382,7 +382,7 @@ static void check_layout(kern_ctx *kc, int64_t n_out, int64_t n_in, bool into) {
     if (into) {
         arena = lg_aligned_alloc(bytes);
         memset(arena, 0xab, bytes); /* every byte must be written */
-        assert_true(kern_prepare_into(kc, &w, arena));
+        assert_true(kern_prepare_into(kc, &w, arena, false));
         assert_ptr_equal(w.packed, arena);
     } else {
         kern_prepare(kc, &w);
@@ -421,7 +421,7 @@ static void test_prepare_layout(void **state) {
     kern_ctx *kr = kern_ctx_create(1, "ref"); /* the reference packs nothing */
     kern_weight w = {.dtype = LG_DT_BF16, .n_out = 16, .n_in = 16, .data = NULL};
     assert_int_equal(kern_prepare_bytes(kr, &w), 0);
-    assert_false(kern_prepare_into(kr, &w, kc));
+    assert_false(kern_prepare_into(kr, &w, kc, false));
     kern_ctx_free(kr);
     kern_ctx_free(kc);
 }

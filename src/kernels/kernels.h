@@ -55,7 +55,7 @@ typedef struct kern_weight {
     bool packed_borrowed; /* `packed` lies in the caller's memory (kern_prepare_into) */
     /* kern_prepare_lazy: the first kern_matmul packs W into `lazy` (the caller's memory) */
     void *lazy;
-    bool lazy_drop_source; /* ... then drops the mapped pages of `data` (a read-only file map) */
+    bool lazy_drop_source; /* ... dropping the mapped pages of `data` (a read-only file map) */
     atomic_int lazy_state; /* KERN_LAZY_*; changes once, under the first product's call */
 } kern_weight;
 
@@ -142,14 +142,16 @@ void kern_weight_release(kern_weight *w);
  * reference, a non-bf16 weight, one already prepared). A multiple of 64. */
 size_t kern_prepare_bytes(const kern_ctx *kc, const kern_weight *w);
 /* kern_prepare into caller-owned memory: `dst` is 64-byte aligned, holds kern_prepare_bytes(w)
- * bytes and outlives every use of w (a model packs all its weights into one arena). Returns
- * whether w was prepared (false: nothing to do, dst untouched). */
-bool kern_prepare_into(kern_ctx *kc, kern_weight *w, void *dst);
+ * bytes and outlives every use of w (a model packs all its weights into one arena). With
+ * drop_source, the whole memory pages of w->data are released (MADV_DONTNEED) as they are
+ * packed, so the weight is never resident twice: only for a read-only file mapping, whose pages
+ * come back from the page cache if read again. Returns whether w was prepared (false: nothing
+ * to do, dst untouched). */
+bool kern_prepare_into(kern_ctx *kc, kern_weight *w, void *dst, bool drop_source);
 /* Arms w for packing into `dst` (as kern_prepare_into) on the first kern_matmul that uses it,
  * with that call's context; concurrent first uses from several threads are safe (one packs,
- * the others wait). With drop_source, the whole memory pages of w->data are then released with
- * MADV_DONTNEED: only for a read-only file mapping, whose pages come back from the page cache
- * if read again. Returns whether w was armed (false: nothing to pack). Arm before sharing w. */
+ * the others wait). Returns whether w was armed (false: nothing to pack). Arm before sharing
+ * w. */
 bool kern_prepare_lazy(kern_ctx *kc, kern_weight *w, void *dst, bool drop_source);
 
 /* Shorthands that dispatch through the context's table. */

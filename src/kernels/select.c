@@ -177,8 +177,26 @@ void kern_pack_vnni16(const kern_weight *w, int64_t p0, int64_t p1, uint16_t *ds
 typedef struct pack_job {
     kern_weight *w;
     uint16_t *dst;
+    bool drop;        /* release the source rows of each packed chunk (see drop_rows) */
     atomic_long next; /* panels handed out so far */
 } pack_job;
+
+/* Drops the page-table entries of the whole pages inside rows [r0, r1) of W: the caller
+ * promised they are a read-only file mapping, which refaults from the page cache if anything
+ * reads them again. Done chunk by chunk while packing, so a weight is never resident twice. */
+static void drop_rows(const kern_weight *w, int64_t r0, int64_t r1) {
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    size_t row = (size_t)w->n_in * lg_dtype_size(w->dtype);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)w->data + (uintptr_t)r0 * row;
+    uintptr_t hi = (uintptr_t)w->data + (uintptr_t)r1 * row;
+    lo = (lo + page - 1) / page * page;
+    hi = hi / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)w, (void)r0, (void)r1;
+#endif
+}
 
 /* Panels are handed out 8 at a time to whichever thread asks: the first touch of fresh memory
  * (page faults, the kernel zeroing pages) makes equal static shares finish unequally. */
@@ -191,6 +209,7 @@ static void pack_task(void *arg, int ith, int nth) {
         if (lo >= n) break;
         int64_t hi = lo + 8 < n ? lo + 8 : n;
         kern_pack_vnni16(j->w, lo, hi, j->dst + lo * kp * 16);
+        if (j->drop) drop_rows(j->w, lo * 16, hi * 16 < j->w->n_out ? hi * 16 : j->w->n_out);
     }
 }
 
@@ -198,10 +217,11 @@ static bool wants_vnni16(const kern_weight *w) {
     return w->packed_kind != KERN_PACK_VNNI16 && w->dtype == LG_DT_BF16;
 }
 
-static void pack_into(kern_ctx *kc, kern_weight *w, uint16_t *dst, bool borrowed) {
-    pack_job j = {.w = w, .dst = dst};
+static void pack_into(kern_ctx *kc, kern_weight *w, uint16_t *dst, bool borrowed, bool drop) {
+    pack_job j = {.w = w, .dst = dst, .drop = drop};
     atomic_init(&j.next, 0);
     kern_pool_run(kc->pool, pack_task, &j);
+    if (drop) drop_rows(w, 0, w->n_out); /* the pages that straddled two chunks */
     kern_weight_release(w);
     w->packed = dst;
     w->packed_kind = KERN_PACK_VNNI16;
@@ -215,7 +235,7 @@ void kern_prepare_vnni16(kern_ctx *kc, kern_weight *w) {
     size_t bytes = (size_t)kern_pack_n16(w->n_out) * (size_t)kern_pack_kp(w->n_in) * 2;
     uint16_t *dst = lg_aligned_alloc(bytes);
     if (!dst) return; /* not fatal: the kernels read w->data directly */
-    pack_into(kc, w, dst, false);
+    pack_into(kc, w, dst, false, false);
 }
 
 size_t kern_prepare_bytes(const kern_ctx *kc, const kern_weight *w) {
@@ -223,9 +243,9 @@ size_t kern_prepare_bytes(const kern_ctx *kc, const kern_weight *w) {
     return (size_t)kern_pack_n16(w->n_out) * (size_t)kern_pack_kp(w->n_in) * 2;
 }
 
-bool kern_prepare_into(kern_ctx *kc, kern_weight *w, void *dst) {
+bool kern_prepare_into(kern_ctx *kc, kern_weight *w, void *dst, bool drop_source) {
     if (!dst || kern_prepare_bytes(kc, w) == 0) return false;
-    pack_into(kc, w, dst, true);
+    pack_into(kc, w, dst, true, drop_source);
     return true;
 }
 
@@ -235,20 +255,6 @@ bool kern_prepare_lazy(kern_ctx *kc, kern_weight *w, void *dst, bool drop_source
     w->lazy_drop_source = drop_source;
     atomic_store_explicit(&w->lazy_state, KERN_LAZY_ARMED, memory_order_release);
     return true;
-}
-
-/* Drops the page-table entries of the whole pages inside W's bytes: the caller promised they are
- * a read-only file mapping, which refaults from the page cache if anything reads them again. */
-static void drop_source(const kern_weight *w) {
-#if defined(__linux__) && defined(MADV_DONTNEED)
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)w->data;
-    uintptr_t hi = lo + (uintptr_t)(w->n_out * w->n_in) * lg_dtype_size(w->dtype);
-    lo = (lo + page - 1) / page * page;
-    hi = hi / page * page;
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-#else
-    (void)w;
-#endif
 }
 
 /* The first product on an armed weight packs it (with the calling context's threads); a
@@ -261,8 +267,7 @@ static void ensure_packed(kern_ctx *kc, const kern_weight *cw) {
     if (atomic_load_explicit(&w->lazy_state, memory_order_acquire) == KERN_LAZY_DONE) return;
     int expect = KERN_LAZY_ARMED;
     if (atomic_compare_exchange_strong(&w->lazy_state, &expect, KERN_LAZY_PACKING)) {
-        pack_into(kc, w, w->lazy, true);
-        if (w->lazy_drop_source) drop_source(w);
+        pack_into(kc, w, w->lazy, true, w->lazy_drop_source);
         atomic_store_explicit(&w->lazy_state, KERN_LAZY_DONE, memory_order_release);
         return;
     }

@@ -94,29 +94,19 @@ static bool in_mapping(const lg_model *m, const kern_weight *w) {
     return false;
 }
 
-/* Drops this process's page-table entries for the whole pages of the mapped checkpoint that
- * hold w: the fast kernels read only the packed copy, so the file pages would otherwise double
- * the resident size. They stay in the page cache; whatever still reads them (embedding rows of
- * a tied LM head) faults them back in. Never on copies (MADV_DONTNEED would zero them). */
-static void drop_mapped(const lg_model *m, const kern_weight *w) {
-    if (!in_mapping(m, w)) return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)w->data;
-    uintptr_t hi = lo + (uintptr_t)(w->n_out * w->n_in) * lg_dtype_size(w->dtype);
-    lo = (lo + page - 1) / page * page;
-    hi = hi / page * page;
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
 static void pack_one(void *arg, kern_weight *w) {
     pack_pass *pp = arg;
     size_t bytes = kern_prepare_bytes(pp->kc, w);
     if (bytes == 0) return;
-    if (pp->lazy) {
-        kern_prepare_lazy(pp->kc, w, pp->arena, in_mapping(pp->m, w));
-    } else {
-        kern_prepare_into(pp->kc, w, pp->arena);
-        drop_mapped(pp->m, w);
-    }
+    /* The packing drops the weight's mapped file pages as it goes: the fast kernels read only
+     * the packed copy, so they would otherwise double the resident size. They stay in the page
+     * cache; whatever still reads them (embedding rows of a tied LM head) faults them back in.
+     * Never on copies made at bind time (MADV_DONTNEED would zero them). */
+    bool drop = in_mapping(pp->m, w);
+    if (pp->lazy)
+        kern_prepare_lazy(pp->kc, w, pp->arena, drop);
+    else
+        kern_prepare_into(pp->kc, w, pp->arena, drop);
     pp->arena += bytes;
 }
 
