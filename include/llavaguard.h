@@ -459,8 +459,10 @@ LG_API const char *lg_policy_warning(const lg_policy *pol, size_t i);
 /* (section owned by src/model/) */
 
 /* A loaded vision-language model (a Hugging Face folder: config.json, *.safetensors, ...). The
- * weights stay memory-mapped and are converted to float32 on the fly. Immutable after
- * lg_model_open: any number of sessions on any threads may share one model. */
+ * weights stay memory-mapped and are converted to float32 on the fly; the fast kernels repack
+ * each weight matrix once into their 16-bit layout (see lg_model_params.prepack). Logically
+ * immutable after lg_model_open (that packing is internally synchronised): any number of
+ * sessions on any threads may share one model. */
 typedef struct lg_model lg_model;
 
 /* One conversation with a model: the KV cache, scratch buffers and the last logits. A session
@@ -507,7 +509,8 @@ LG_API lg_model_params lg_model_params_default(void);
  * maps every *.safetensors file (one file, or the shards listed by model.safetensors.index.json),
  * validates the headers and checks that every tensor the architecture needs is present with the
  * expected shape. `params` may be NULL for the defaults. Nothing is copied but small vectors
- * (norm scales, biases), so a warm open takes milliseconds.
+ * (norm scales, biases), so a warm open takes milliseconds (weights are packed on first use by
+ * default; prepack 1 packs them here instead, ~0.5 s per GB).
  * Failures: LG_E_IO (missing config.json or weights, unreadable file), LG_E_FORMAT (bad JSON,
  * malformed or truncated safetensors, missing tensor, wrong shape), LG_E_UNSUPPORTED (unknown
  * model_type or option), LG_E_ARG (bad params), LG_E_NOMEM; `err` names the file and the cause.
