@@ -409,7 +409,7 @@ static size_t random_text(uint64_t *rng, char *out, size_t cap) {
     size_t n = 0, len = rng_next(rng) % 40;
     for (size_t i = 0; i < len && n + 4 < cap; i++) {
         uint32_t cp = pool[rng_next(rng) % (sizeof pool / sizeof pool[0])];
-        n += utf8_encode(cp, (uint8_t *)out + n);
+        n += lg_utf8_encode(cp, (uint8_t *)out + n);
     }
     out[n] = '\0';
     return n;

@@ -311,7 +311,7 @@ static json_t *byte_level_tree(bool add_prefix_space) {
     json_t *vocab = json_object();
     for (int b = 0; b < 256; b++) {
         uint8_t s[8];
-        size_t n = utf8_encode(utf8_bytelevel_char((uint8_t)b), s);
+        size_t n = lg_utf8_encode(utf8_bytelevel_char((uint8_t)b), s);
         s[n] = '\0';
         json_object_set_new(vocab, (const char *)s, json_integer(b));
     }
