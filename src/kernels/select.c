@@ -222,7 +222,8 @@ static void pack_into(kern_ctx *kc, kern_weight *w, uint16_t *dst, bool borrowed
     atomic_init(&j.next, 0);
     kern_pool_run(kc->pool, pack_task, &j);
     if (drop) drop_rows(w, 0, w->n_out); /* the pages that straddled two chunks */
-    kern_weight_release(w);
+    /* Not kern_weight_release: it would disarm a lazily packed weight while other threads may
+     * be looking at its state. Nothing to free: wants_vnni16 held, so nothing was packed. */
     w->packed = dst;
     w->packed_kind = KERN_PACK_VNNI16;
     w->packed_borrowed = borrowed;
