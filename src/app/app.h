@@ -10,6 +10,8 @@
 
 #include "llavaguard.h"
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #define APP_EXIT_OK 0
@@ -30,6 +32,35 @@ int app_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int app_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reports a library error (status + message) for `cmd`; returns exit code 1. */
 int app_fail_err(const char *cmd, const lg_error *err);
+
+/* ---- options shared by the commands that decode images (options.c) ---- */
+
+/* getopt_long ids of the image-decoding options; a command's own ids stay below 1000. */
+enum { APP_OPT_ALPHA = 1000, APP_OPT_EXIF, APP_OPT_MAX_PIXELS };
+
+/* Entries for a command's getopt_long table. */
+#define APP_IMAGE_LONG_OPTIONS                                                                     \
+    {"alpha", required_argument, NULL, APP_OPT_ALPHA},                                             \
+        {"exif-orientation", no_argument, NULL, APP_OPT_EXIF}, {                                   \
+        "max-pixels", required_argument, NULL, APP_OPT_MAX_PIXELS                                  \
+    }
+
+/* Their --help lines. */
+#define APP_IMAGE_OPTIONS_HELP                                                                     \
+    "      --alpha MODE         drop (default, as the reference) or white: composite\n"            \
+    "                           transparent pixels over white\n"                                   \
+    "      --exif-orientation   apply the EXIF orientation tag (off by default, as the\n"          \
+    "                           reference)\n"                                                      \
+    "      --max-pixels N       refuse images with more than N pixels (default 178956970)\n"
+
+/* Applies image option `c` (one of APP_OPT_*) with value `arg` to `io`. Returns -1 when applied,
+ * or the usage-error exit code (2) after printing the message for `cmd`. */
+int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *io);
+
+/* Parses a whole decimal integer in [lo, hi]; false for anything else. */
+bool app_parse_ll(const char *s, long long lo, long long hi, long long *out);
+/* Parses a whole number in [lo, hi]; false for anything else (NaN included). */
+bool app_parse_double(const char *s, double lo, double hi, double *out);
 
 /* The subcommands, each in its own cmd_<name>.c. */
 int cmd_preprocess(int argc, char **argv);

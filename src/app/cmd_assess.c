@@ -57,10 +57,8 @@ static void print_help(void) {
            "      --seed S             random seed for sampling (default 0)\n"
            "      --chat-template NAME override the model family's chat template\n"
            "      --files-from FILE    read image paths from FILE, one per line\n"
-           "      --fail-on-unsafe     exit with status 3 when any image is judged unsafe\n"
-           "      --alpha MODE         drop (default, as the reference) or white\n"
-           "      --exif-orientation   apply EXIF orientation (off by default, as the reference)\n"
-           "      --max-pixels N       refuse larger images (decompression-bomb limit)\n"
+           "      --fail-on-unsafe     exit with status 3 when any image is judged "
+           "unsafe\n" APP_IMAGE_OPTIONS_HELP
            "  -t, --threads N          compute threads (default: all cores)\n"
            "      --exact              plain float32 reference kernels\n"
            "      --precision P        accurate (default: split-bf16 activations, near float32)\n"
@@ -85,9 +83,6 @@ enum {
     OPT_TEMPLATE,
     OPT_FILES_FROM,
     OPT_FAIL_UNSAFE,
-    OPT_ALPHA,
-    OPT_EXIF,
-    OPT_MAX_PIXELS,
     OPT_EXACT,
     OPT_PRECISION,
     OPT_PROGRESS,
@@ -109,9 +104,7 @@ static const struct option long_opts[] = {
     {"chat-template", required_argument, NULL, OPT_TEMPLATE},
     {"files-from", required_argument, NULL, OPT_FILES_FROM},
     {"fail-on-unsafe", no_argument, NULL, OPT_FAIL_UNSAFE},
-    {"alpha", required_argument, NULL, OPT_ALPHA},
-    {"exif-orientation", no_argument, NULL, OPT_EXIF},
-    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
+    APP_IMAGE_LONG_OPTIONS,
     {"threads", required_argument, NULL, 't'},
     {"exact", no_argument, NULL, OPT_EXACT},
     {"precision", required_argument, NULL, OPT_PRECISION},
@@ -119,22 +112,6 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-static bool parse_double(const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_ll(const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
 
 /* Returns -1 on success, else the exit code. */
 static int parse_args(int argc, char **argv, assess_opts *o) {
@@ -171,7 +148,7 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
                 return app_usage_error(CMD, "--rationale must be always, never or unsafe");
             break;
         case OPT_MAX_RATIONALE:
-            if (!parse_ll(optarg, 1, 1 << 20, &ll))
+            if (!app_parse_ll(optarg, 1, 1 << 20, &ll))
                 return app_usage_error(CMD, "--max-rationale-tokens must be 1..1048576");
             o->ap.max_rationale_tokens = (int)ll;
             break;
@@ -186,22 +163,22 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
                 return app_usage_error(CMD, "--format must be jsonl, json or text");
             break;
         case OPT_TEMPERATURE:
-            if (!parse_double(optarg, 0, 100, &d))
+            if (!app_parse_double(optarg, 0, 100, &d))
                 return app_usage_error(CMD, "--temperature must be a number in [0, 100]");
             o->ap.temperature = (float)d;
             break;
         case OPT_TOP_P:
-            if (!parse_double(optarg, 1e-6, 1, &d))
+            if (!app_parse_double(optarg, 1e-6, 1, &d))
                 return app_usage_error(CMD, "--top-p must be in (0, 1]");
             o->ap.top_p = (float)d;
             break;
         case OPT_TOP_K:
-            if (!parse_ll(optarg, 0, 1 << 30, &ll))
+            if (!app_parse_ll(optarg, 0, 1 << 30, &ll))
                 return app_usage_error(CMD, "--top-k must be a non-negative integer");
             o->ap.top_k = (int)ll;
             break;
         case OPT_SEED:
-            if (!parse_ll(optarg, 0, INT64_MAX, &ll))
+            if (!app_parse_ll(optarg, 0, INT64_MAX, &ll))
                 return app_usage_error(CMD, "--seed must be a non-negative integer");
             o->ap.seed = (uint64_t)ll;
             break;
@@ -214,24 +191,15 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
         case OPT_FAIL_UNSAFE:
             o->fail_on_unsafe = true;
             break;
-        case OPT_ALPHA:
-            if (strcmp(optarg, "drop") == 0)
-                o->io.alpha_mode = LG_ALPHA_DROP;
-            else if (strcmp(optarg, "white") == 0)
-                o->io.alpha_mode = LG_ALPHA_WHITE;
-            else
-                return app_usage_error(CMD, "--alpha must be drop or white");
+        case APP_OPT_ALPHA:
+        case APP_OPT_EXIF:
+        case APP_OPT_MAX_PIXELS: {
+            int rc = app_image_option(CMD, c, optarg, &o->io);
+            if (rc >= 0) return rc;
             break;
-        case OPT_EXIF:
-            o->io.apply_exif_orientation = 1;
-            break;
-        case OPT_MAX_PIXELS:
-            if (!parse_ll(optarg, 1, INT64_MAX, &ll))
-                return app_usage_error(CMD, "--max-pixels must be a positive integer");
-            o->io.max_pixels = (uint64_t)ll;
-            break;
+        }
         case 't':
-            if (!parse_ll(optarg, 1, 1024, &ll))
+            if (!app_parse_ll(optarg, 1, 1024, &ll))
                 return app_usage_error(CMD, "--threads must be 1..1024");
             o->threads = (int)ll;
             break;

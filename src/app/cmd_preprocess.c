@@ -7,7 +7,6 @@
  */
 #include "app.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -47,13 +46,11 @@ static void print_help(void) {
 
 /* Parses the options; returns -1 to go on, or an exit status. */
 static int parse(int argc, char **argv, pre_opts *o) {
-    enum { OPT_ALPHA = 256, OPT_EXIF, OPT_MAXPIX, OPT_PAD };
+    enum { OPT_PAD = 256 };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
         {"out", required_argument, NULL, 'o'},
-        {"alpha", required_argument, NULL, OPT_ALPHA},
-        {"exif-orientation", no_argument, NULL, OPT_EXIF},
-        {"max-pixels", required_argument, NULL, OPT_MAXPIX},
+        APP_IMAGE_LONG_OPTIONS,
         {"pad-square", no_argument, NULL, OPT_PAD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -69,25 +66,11 @@ static int parse(int argc, char **argv, pre_opts *o) {
         case 'o':
             o->out = optarg;
             break;
-        case OPT_ALPHA:
-            if (strcmp(optarg, "white") == 0)
-                o->img.alpha_mode = LG_ALPHA_WHITE;
-            else if (strcmp(optarg, "drop") == 0)
-                o->img.alpha_mode = LG_ALPHA_DROP;
-            else
-                return app_usage_error(CMD, "--alpha must be 'drop' or 'white', not '%s'", optarg);
-            break;
-        case OPT_EXIF:
-            o->img.apply_exif_orientation = 1;
-            break;
-        case OPT_MAXPIX: {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (errno || !end || *end || v == 0 || optarg[0] == '-')
-                return app_usage_error(CMD, "--max-pixels needs a positive integer, not '%s'",
-                                       optarg);
-            o->img.max_pixels = v;
+        case APP_OPT_ALPHA:
+        case APP_OPT_EXIF:
+        case APP_OPT_MAX_PIXELS: {
+            int rc = app_image_option(CMD, c, optarg, &o->img);
+            if (rc >= 0) return rc;
             break;
         }
         case OPT_PAD:

@@ -1,0 +1,49 @@
+/*
+ * options.c — command-line options several commands share: the image-decoding options
+ * (--alpha, --exif-orientation, --max-pixels) and strict number parsing.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool app_parse_ll(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool app_parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *io) {
+    long long v;
+    switch (c) {
+    case APP_OPT_ALPHA:
+        if (strcmp(arg, "drop") == 0)
+            io->alpha_mode = LG_ALPHA_DROP;
+        else if (strcmp(arg, "white") == 0)
+            io->alpha_mode = LG_ALPHA_WHITE;
+        else
+            return app_usage_error(cmd, "--alpha must be 'drop' or 'white', not '%s'", arg);
+        return -1;
+    case APP_OPT_EXIF:
+        io->apply_exif_orientation = 1;
+        return -1;
+    case APP_OPT_MAX_PIXELS:
+        if (!app_parse_ll(arg, 1, INT64_MAX, &v))
+            return app_usage_error(cmd, "--max-pixels needs a positive integer, not '%s'", arg);
+        io->max_pixels = (uint64_t)v;
+        return -1;
+    }
+    return app_usage_error(cmd, "unrecognized option");
+}
