@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,24 +73,6 @@ static void print_help(void) {
         "  -h, --help                 show this help\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || !end || *end || end == s || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, double *out) {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || !end || *end || end == s || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
 /* Parses the options; returns -1 to go on, or an exit status. */
 static int parse(int argc, char **argv, gen_opts *o) {
     enum {
@@ -136,7 +117,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
     opterr = 0;
     optind = 1;
     int c;
-    long v;
+    long long v;
     double d;
     while ((c = getopt_long(argc, argv, ":m:i:p:f:n:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -159,7 +140,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
             o->template_name = optarg;
             break;
         case 'n':
-            if (parse_int(optarg, 0, 1 << 20, &v))
+            if (!app_parse_ll(optarg, 0, 1 << 20, &v))
                 return app_usage_error(CMD, "--max-new-tokens needs an integer >= 0, not '%s'",
                                        optarg);
             o->max_new_tokens = (int)v;
@@ -168,33 +149,29 @@ static int parse(int argc, char **argv, gen_opts *o) {
             o->greedy = true;
             break;
         case OPT_TEMP:
-            if (parse_float(optarg, &d) || d <= 0)
+            if (!app_parse_double(optarg, 0, 1e30, &d) || d <= 0)
                 return app_usage_error(CMD, "--temperature needs a number > 0, not '%s'", optarg);
             o->sampler.temperature = (float)d;
             o->sampling = true;
             break;
         case OPT_TOPK:
-            if (parse_int(optarg, 0, 1L << 30, &v))
+            if (!app_parse_ll(optarg, 0, 1L << 30, &v))
                 return app_usage_error(CMD, "--top-k needs an integer >= 0, not '%s'", optarg);
             o->sampler.top_k = (int)v;
             o->sampling = true;
             break;
         case OPT_TOPP:
-            if (parse_float(optarg, &d) || d <= 0 || d > 1)
+            if (!app_parse_double(optarg, 0, 1, &d) || d <= 0)
                 return app_usage_error(CMD, "--top-p needs a number in (0, 1], not '%s'", optarg);
             o->sampler.top_p = (float)d;
             o->sampling = true;
             break;
-        case OPT_SEED: {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long s = strtoull(optarg, &end, 10);
-            if (errno || !end || *end || optarg[0] == '-' || end == optarg)
+        case OPT_SEED:
+            if (!app_parse_ll(optarg, 0, INT64_MAX, &v))
                 return app_usage_error(CMD, "--seed needs an integer >= 0, not '%s'", optarg);
-            o->sampler.seed = s;
+            o->sampler.seed = (uint64_t)v;
             o->sampling = true;
             break;
-        }
         case OPT_DUMP_LOGITS:
             o->dump_logits = optarg;
             break;
@@ -205,7 +182,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
             o->exact = true;
             break;
         case OPT_THREADS:
-            if (parse_int(optarg, 1, 4096, &v))
+            if (!app_parse_ll(optarg, 1, 4096, &v))
                 return app_usage_error(CMD, "--threads needs an integer >= 1, not '%s'", optarg);
             o->mp.n_threads = (int)v;
             break;
@@ -290,31 +267,6 @@ static int read_ids(const char *path, int32_t **ids, size_t *n) {
     return APP_EXIT_OK;
 }
 
-static char *read_text_file(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (f != stdin) fclose(f);
-    if (buf) buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Renders and tokenizes the prompt text. */
 static int text_ids(const gen_opts *o, lg_model *model, lg_tokenizer *tok, int64_t image_tokens,
                     int32_t **ids, size_t *n) {
@@ -322,9 +274,11 @@ static int text_ids(const gen_opts *o, lg_model *model, lg_tokenizer *tok, int64
     char *owned = NULL;
     const char *text = o->prompt;
     if (o->prompt_file) {
-        owned = read_text_file(o->prompt_file, &len);
-        if (!owned) return app_fail(CMD, "%s: cannot read: %s", o->prompt_file, strerror(errno));
-        text = owned;
+        lg_error fe;
+        uint8_t *data = NULL;
+        if (lg_read_file(o->prompt_file, (size_t)1 << 30, &data, &len, &fe) != LG_OK)
+            return app_fail_err(CMD, &fe);
+        text = owned = (char *)data;
     } else {
         len = strlen(text);
     }
@@ -351,7 +305,7 @@ static int text_ids(const gen_opts *o, lg_model *model, lg_tokenizer *tok, int64
             rc = app_fail(CMD, "the prompt is empty");
     }
     lg_free(rendered);
-    free(owned);
+    lg_free(owned);
     return rc;
 }
 
