@@ -669,15 +669,6 @@ static void print_json(const bench *b) {
 
 /* ---- main ---- */
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || !end || *end || end == s || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, bench_opts *o) {
     static const struct option longs[] = {{"synthetic", required_argument, 0, 'S'},
                                           {"model", required_argument, 0, 'm'},
@@ -702,7 +693,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                       .rationale_tokens = 160,
                       .kv_type = -1};
     bool runs_set = false, prefill_set = false, decode_set = false;
-    long v;
+    long long v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -729,20 +720,21 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             o->keep = optarg;
             break;
         case 'r':
-            if (parse_long(optarg, 1, 31, &v)) return app_usage_error(CMD, "--runs: 1..31");
+            if (!app_parse_ll(optarg, 1, 31, &v)) return app_usage_error(CMD, "--runs: 1..31");
             o->runs = (int)v, runs_set = true;
             break;
         case 'P':
-            if (parse_long(optarg, 1, 32000, &v))
+            if (!app_parse_ll(optarg, 1, 32000, &v))
                 return app_usage_error(CMD, "--prefill: 1..32000");
             o->prefill = v, prefill_set = true;
             break;
         case 'D':
-            if (parse_long(optarg, 1, 256, &v)) return app_usage_error(CMD, "--decode: 1..256");
+            if (!app_parse_ll(optarg, 1, 256, &v)) return app_usage_error(CMD, "--decode: 1..256");
             o->decode = v, decode_set = true;
             break;
         case 't':
-            if (parse_long(optarg, 0, 1024, &v)) return app_usage_error(CMD, "--threads: 0..1024");
+            if (!app_parse_ll(optarg, 0, 1024, &v))
+                return app_usage_error(CMD, "--threads: 0..1024");
             o->threads = (int)v;
             break;
         case 'p':
@@ -882,19 +874,11 @@ int cmd_bench(int argc, char **argv) {
     if (read_dims(b.dir, &b.d) != 0) rc = app_fail(CMD, "%s/config.json: cannot read", b.dir);
     if (!rc) {
         if (b.o.image) {
-            FILE *f = fopen(b.o.image, "rb");
-            if (!f) {
-                rc = app_fail(CMD, "%s: %s", b.o.image, strerror(errno));
-            } else {
-                fseek(f, 0, SEEK_END);
-                long n = ftell(f);
-                fseek(f, 0, SEEK_SET);
-                b.img_bytes = n > 0 ? malloc((size_t)n) : NULL;
-                if (!b.img_bytes || fread(b.img_bytes, 1, (size_t)n, f) != (size_t)n)
-                    rc = app_fail(CMD, "%s: cannot read", b.o.image);
-                b.img_size = (size_t)n;
-                fclose(f);
-            }
+            lg_error fe;
+            uint8_t *data = NULL;
+            if (lg_read_file(b.o.image, (size_t)1 << 30, &data, &b.img_size, &fe) != LG_OK)
+                rc = app_fail_err(CMD, &fe);
+            b.img_bytes = data;
         } else {
             b.img_bytes = make_bmp(1024, 768, &b.img_size);
             if (!b.img_bytes) rc = app_fail(CMD, "out of memory");
