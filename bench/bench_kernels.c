@@ -7,6 +7,7 @@
  * shape would take too long; time scales linearly with m). The bf16 tables run in both
  * precisions (".../acc": split hi + lo activations, the default; ".../bf16": rounded once).
  * Usage: bench_kernels [--threads N] [--reps N] [--quick] [--no-prepare] [--tables a,b:bf16]
+ *                      [--only matmul|decode|attention|elementwise]
  */
 #include "kernels/kern_impl.h"
 
@@ -204,6 +205,7 @@ typedef struct at_case {
 static const at_case AT[] = {
     {"siglip attention", 729, 729, 16, 16, 72, false, LG_DT_F32},
     {"qwen0.5b prefill attn", 4096, 4096, 14, 2, 64, true, LG_DT_BF16},
+    {"qwen0.5b prefill attn", 4096, 4096, 14, 2, 64, true, LG_DT_F32}, /* accurate's default */
     {"qwen0.5b decode attn", 1, 4096, 14, 2, 64, true, LG_DT_BF16},
 };
 
@@ -283,10 +285,15 @@ static void bench_elementwise(kern_ctx *kc) {
     free(a), free(b), free(g);
 }
 
+/* --only GROUP: run one group of cases (all when GROUP is NULL). */
+static bool wanted(const char *only, const char *group) {
+    return !only || strcmp(only, group) == 0;
+}
+
 int main(int argc, char **argv) {
     int threads = 0;
     bool quick = false;
-    const char *tables = NULL;
+    const char *tables = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -298,9 +305,12 @@ int main(int argc, char **argv) {
             g_prepare = false;
         else if (strcmp(argv[i], "--tables") == 0 && i + 1 < argc)
             tables = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
         else {
             fprintf(stderr,
-                    "usage: %s [--threads N] [--reps N] [--quick] [--no-prepare] [--tables a,b]\n",
+                    "usage: %s [--threads N] [--reps N] [--quick] [--no-prepare] [--tables a,b]\n"
+                    "          [--only matmul|decode|attention|elementwise]\n",
                     argv[0]);
             return 2;
         }
@@ -344,19 +354,25 @@ int main(int argc, char **argv) {
     printf("limits (measured now): amx tdpbf16ps %.0f GFLOP/s, avx512bf16 vdpbf16ps %.0f GFLOP/s, "
            "avx512 fma %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
            amx, dp, lim.fma_peak, lim.bw);
-    printf("matrix products (bf16 weights; ref scaled from its first rows):\n");
-    for (size_t i = 0; i < sizeof MM / sizeof MM[0]; i++) {
-        if (quick && MM[i].m > 1 && MM[i].m * MM[i].n_out * MM[i].n_in > 2000000000ll) continue;
-        bench_matmul(&MM[i], ctx, n_ctx, ref, &lim);
+    if (wanted(only, "matmul")) {
+        printf("matrix products (bf16 weights; ref scaled from its first rows):\n");
+        for (size_t i = 0; i < sizeof MM / sizeof MM[0]; i++) {
+            if (quick && MM[i].m > 1 && MM[i].m * MM[i].n_out * MM[i].n_in > 2000000000ll) continue;
+            bench_matmul(&MM[i], ctx, n_ctx, ref, &lim);
+        }
     }
-    if (!quick) bench_decode_step(ctx, n_ctx, ref, &lim);
-    printf("attention:\n");
-    for (size_t i = 0; i < sizeof AT / sizeof AT[0]; i++) {
-        if (quick && AT[i].n_q > 1000) continue;
-        bench_attention(&AT[i], ctx, n_ctx, ref, &lim);
+    if (!quick && wanted(only, "decode")) bench_decode_step(ctx, n_ctx, ref, &lim);
+    if (wanted(only, "attention")) {
+        printf("attention:\n");
+        for (size_t i = 0; i < sizeof AT / sizeof AT[0]; i++) {
+            if (quick && AT[i].n_q > 1000) continue;
+            bench_attention(&AT[i], ctx, n_ctx, ref, &lim);
+        }
     }
-    printf("element-wise:\n");
-    bench_elementwise(ctx[0]);
+    if (wanted(only, "elementwise")) {
+        printf("element-wise:\n");
+        bench_elementwise(ctx[0]);
+    }
     for (int i = 0; i < n_ctx; i++) kern_ctx_free(ctx[i]);
     kern_ctx_free(ref);
     return 0;

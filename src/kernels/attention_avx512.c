@@ -384,41 +384,82 @@ static void softmax_update(const attn_job *j, int64_t i0, int nr, int64_t t0, __
     }
 }
 
-/* o[r] += p[r] . V (f32), two rows at a time sharing each V load; 8 vectors cover hd <= 128. */
-static void pv_f32(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK], float *o) {
+/* Instantiates CALL(NV) for the vector count nvec (1..8): NV is then a constant, so the
+ * accumulator arrays below live in registers. Without it gcc keeps them on the stack and tests
+ * the vector count inside the key loop (seen in perf: the f32 P.V ran at half the FMA rate). */
+#define NV_DISPATCH(nvec, CALL)                                                                    \
+    switch (nvec) {                                                                                \
+    case 1:                                                                                        \
+        CALL(1);                                                                                   \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        CALL(2);                                                                                   \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        CALL(3);                                                                                   \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        CALL(4);                                                                                   \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        CALL(5);                                                                                   \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        CALL(6);                                                                                   \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        CALL(7);                                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        CALL(8);                                                                                   \
+        break;                                                                                     \
+    }
+
+/* Output rows per pass over V: RP x NV accumulators plus NV value vectors fit in 32 zmm. */
+#define PV_ROWS(NV) ((NV) <= 5 ? 4 : 2)
+
+/* o[r] += p[r] . V (f32): PV_ROWS rows per pass share each V load. Rows of the register block
+ * past nr have zero probabilities (softmax_update) and a slot in the task's output buffer, so
+ * they run unmasked and are never written out. */
+INLINE void pv_f32_v(const attn_job *j, int NV, int g, int64_t t0, float p[QR][BK], float *o) {
+    enum { RP_MAX = 4 };
+    const int RP = PV_ROWS(NV);
     const float *vf = j->vf + ((int64_t)g * j->nkp + t0) * j->hdp;
-    int nvec = j->hdp / 16;
-    for (int r = 0; r < nr; r += 2) {
-        bool two = r + 1 < nr;
-        __m512 a0[8], a1[8];
-        for (int c = 0; c < nvec; c++) {
-            a0[c] = _mm512_load_ps(o + r * j->hdp + c * 16);
-            a1[c] = two ? _mm512_load_ps(o + (r + 1) * j->hdp + c * 16) : _mm512_setzero_ps();
-        }
+    int64_t hdp = j->hdp;
+    for (int r = 0; r < QR; r += RP) {
+        __m512 a[RP_MAX][8];
+        for (int i = 0; i < RP; i++)
+            for (int c = 0; c < NV; c++) a[i][c] = _mm512_load_ps(o + (r + i) * hdp + c * 16);
         for (int t = 0; t < BK; t++) {
-            __m512 p0 = _mm512_set1_ps(p[r][t]), p1 = _mm512_set1_ps(two ? p[r + 1][t] : 0.0f);
-            const float *vt = vf + (int64_t)t * j->hdp;
-            for (int c = 0; c < nvec; c++) {
-                __m512 vv = _mm512_load_ps(vt + c * 16);
-                a0[c] = _mm512_fmadd_ps(p0, vv, a0[c]);
-                a1[c] = _mm512_fmadd_ps(p1, vv, a1[c]);
+            const float *vt = vf + (int64_t)t * hdp;
+            __m512 vv[8];
+            for (int c = 0; c < NV; c++) vv[c] = _mm512_load_ps(vt + c * 16);
+            for (int i = 0; i < RP; i++) {
+                __m512 pi = _mm512_set1_ps(p[r + i][t]);
+                for (int c = 0; c < NV; c++) a[i][c] = _mm512_fmadd_ps(pi, vv[c], a[i][c]);
             }
         }
-        for (int c = 0; c < nvec; c++) {
-            _mm512_store_ps(o + r * j->hdp + c * 16, a0[c]);
-            if (two) _mm512_store_ps(o + (r + 1) * j->hdp + c * 16, a1[c]);
-        }
+        for (int i = 0; i < RP; i++)
+            for (int c = 0; c < NV; c++) _mm512_store_ps(o + (r + i) * hdp + c * 16, a[i][c]);
     }
+}
+
+static void pv_f32(const attn_job *j, int g, int64_t t0, float p[QR][BK], float *o){
+#define PV_F32(NV) pv_f32_v(j, NV, g, t0, p, o)
+    NV_DISPATCH(j->hdp / 16, PV_F32)
+#undef PV_F32
 }
 
 /* The same with p rounded to bf16 pairs of keys against V in key-pair layout; with SQ also
  * the probabilities' residuals against the same (exact bf16) values. */
-INLINE void pv_bf16_v(const attn_job *j, bool SQ, int g, int nr, int64_t t0, float p[QR][BK],
+INLINE void pv_bf16_v(const attn_job *j, bool SQ, int NV, int g, int64_t t0, float p[QR][BK],
                       float *o) {
+    enum { RP_MAX = 4 };
+    const int RP = SQ ? 2 : PV_ROWS(NV); /* SQ: two broadcasts per row */
     const uint32_t *vp = j->vp + ((int64_t)g * j->nkp + t0) / 2 * j->hdp;
     uint32_t pp[QR][BK / 2] __attribute__((aligned(64)));
     uint32_t pl[QR][BK / 2] __attribute__((aligned(64)));
-    for (int r = 0; r < nr; r++)
+    for (int r = 0; r < QR; r++)
         for (int c = 0; c < BK; c += 32) {
             __m512 x0 = _mm512_load_ps(p[r] + c), x1 = _mm512_load_ps(p[r] + c + 16);
             __m512bh b = _mm512_cvtne2ps_pbh(x1, x0);
@@ -430,45 +471,40 @@ INLINE void pv_bf16_v(const attn_job *j, bool SQ, int g, int nr, int64_t t0, flo
                 _mm512_store_si512((void *)(pl[r] + c / 2), (__m512i)l);
             }
         }
-    int nvec = j->hdp / 16;
-    for (int r = 0; r < nr; r += 2) {
-        bool two = r + 1 < nr;
-        __m512 a0[8], a1[8];
-        for (int c = 0; c < nvec; c++) {
-            a0[c] = _mm512_load_ps(o + r * j->hdp + c * 16);
-            a1[c] = two ? _mm512_load_ps(o + (r + 1) * j->hdp + c * 16) : _mm512_setzero_ps();
-        }
+    int64_t hdp = j->hdp;
+    for (int r = 0; r < QR; r += RP) {
+        __m512 a[RP_MAX][8];
+        for (int i = 0; i < RP; i++)
+            for (int c = 0; c < NV; c++) a[i][c] = _mm512_load_ps(o + (r + i) * hdp + c * 16);
         for (int t = 0; t < BK / 2; t++) {
-            __m512bh p0 = (__m512bh)_mm512_set1_epi32((int)pp[r][t]);
-            __m512bh p1 = (__m512bh)_mm512_set1_epi32(two ? (int)pp[r + 1][t] : 0);
-            __m512bh l0 = p0, l1 = p1;
-            if (SQ) {
-                l0 = (__m512bh)_mm512_set1_epi32((int)pl[r][t]);
-                l1 = (__m512bh)_mm512_set1_epi32(two ? (int)pl[r + 1][t] : 0);
-            }
-            const uint32_t *vt = vp + (int64_t)t * j->hdp;
-            for (int c = 0; c < nvec; c++) {
-                __m512bh vv = (__m512bh)_mm512_load_si512((const void *)(vt + c * 16));
-                a0[c] = _mm512_dpbf16_ps(a0[c], p0, vv);
-                a1[c] = _mm512_dpbf16_ps(a1[c], p1, vv);
+            const uint32_t *vt = vp + (int64_t)t * hdp;
+            __m512bh vv[8];
+            for (int c = 0; c < NV; c++)
+                vv[c] = (__m512bh)_mm512_load_si512((const void *)(vt + c * 16));
+            for (int i = 0; i < RP; i++) {
+                __m512bh pi = (__m512bh)_mm512_set1_epi32((int)pp[r + i][t]);
+                for (int c = 0; c < NV; c++) a[i][c] = _mm512_dpbf16_ps(a[i][c], pi, vv[c]);
                 if (SQ) {
-                    a0[c] = _mm512_dpbf16_ps(a0[c], l0, vv);
-                    a1[c] = _mm512_dpbf16_ps(a1[c], l1, vv);
+                    __m512bh li = (__m512bh)_mm512_set1_epi32((int)pl[r + i][t]);
+                    for (int c = 0; c < NV; c++) a[i][c] = _mm512_dpbf16_ps(a[i][c], li, vv[c]);
                 }
             }
         }
-        for (int c = 0; c < nvec; c++) {
-            _mm512_store_ps(o + r * j->hdp + c * 16, a0[c]);
-            if (two) _mm512_store_ps(o + (r + 1) * j->hdp + c * 16, a1[c]);
-        }
+        for (int i = 0; i < RP; i++)
+            for (int c = 0; c < NV; c++) _mm512_store_ps(o + (r + i) * hdp + c * 16, a[i][c]);
     }
 }
 
-static void pv_bf16(const attn_job *j, int g, int nr, int64_t t0, float p[QR][BK], float *o) {
-    if (j->hilo)
-        pv_bf16_v(j, true, g, nr, t0, p, o);
-    else
-        pv_bf16_v(j, false, g, nr, t0, p, o);
+static void pv_bf16(const attn_job *j, int g, int64_t t0, float p[QR][BK], float *o) {
+#define PV_HILO(NV) pv_bf16_v(j, true, NV, g, t0, p, o)
+#define PV_BF16(NV) pv_bf16_v(j, false, NV, g, t0, p, o)
+    if (j->hilo) {
+        NV_DISPATCH(j->hdp / 16, PV_HILO)
+    } else {
+        NV_DISPATCH(j->hdp / 16, PV_BF16)
+    }
+#undef PV_HILO
+#undef PV_BF16
 }
 
 /* One register block: rows i0..i0+nr (task-local row lr) against keys [t0, t0+BK). */
@@ -484,9 +520,9 @@ static void block_rows(const attn_job *j, int h, int64_t i0, int nr, int64_t t0,
     float p[QR][BK] __attribute__((aligned(64)));
     softmax_update(j, i0, nr, t0, s, m, l, o, p);
     if (j->bf16)
-        pv_bf16(j, h / j->group, nr, t0, p, o);
+        pv_bf16(j, h / j->group, t0, p, o);
     else
-        pv_f32(j, h / j->group, nr, t0, p, o);
+        pv_f32(j, h / j->group, t0, p, o);
 }
 
 /* K, V -> kp, vp (bf16 pairs) for key pairs of every KV head. */
