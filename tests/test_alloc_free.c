@@ -1,0 +1,142 @@
+/* LAYERS: core kernels model */
+/*
+ * test_alloc_free.c — the token loop allocates nothing (issue "Speed": "no allocation in the
+ * token loop"). This executable is linked with -Wl,--wrap for malloc, calloc, realloc,
+ * posix_memalign and aligned_alloc (tests/CMakeLists.txt), so every allocation made by the
+ * library's own code passes through the counters below. After a prompt and a few warm-up steps
+ * (scratch buffers grow once to their largest shape), further single-token evals on the tiny
+ * LLaVA-OneVision fixture must not allocate at all, for every kernel table this CPU runs in both
+ * precisions, and for every KV cache type. A second check makes sure the counting works: the
+ * prompt's prefill on a fresh session does allocate.
+ */
+#include "testutil.h"
+
+#include "kernels/kernels.h"
+#include "llavaguard.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_long g_allocs;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+void *__real_aligned_alloc(size_t a, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+int __wrap_posix_memalign(void **p, size_t a, size_t n);
+void *__wrap_aligned_alloc(size_t a, size_t n);
+
+void *__wrap_malloc(size_t n) {
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m) {
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n) {
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_realloc(p, n);
+}
+int __wrap_posix_memalign(void **p, size_t a, size_t n) {
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_posix_memalign(p, a, n);
+}
+void *__wrap_aligned_alloc(size_t a, size_t n) {
+    atomic_fetch_add(&g_allocs, 1);
+    return __real_aligned_alloc(a, n);
+}
+
+#define PROMPT 40
+#define WARMUP 3
+#define STEPS 24
+
+typedef struct setting {
+    const char *kernels;
+    lg_precision precision;
+    lg_kv_type kv;
+} setting;
+
+/* Opens the tiny model with `st`; NULL (and a skip message) when this CPU lacks the table. */
+static lg_model *open_tiny(const setting *st) {
+    if (strcmp(st->kernels, "auto") != 0 && !kern_table_for(st->kernels)) return NULL;
+    char *dir = tu_fixture("llava-ov-tiny");
+    lg_model_params p = lg_model_params_default();
+    p.kernels = st->kernels;
+    p.precision = st->precision;
+    p.kv_type = st->kv;
+    p.n_threads = 2;
+    lg_model *m = NULL;
+    lg_error e;
+    lg_status s = lg_model_open(dir, &p, &m, &e);
+    free(dir);
+    if (s != LG_OK) fail_msg("lg_model_open: %s", e.msg);
+    return m;
+}
+
+/* Allocations made by `steps` single-token evals after the current context. */
+static long count_steps(lg_session *s, int first_id, int steps) {
+    const float *logits = NULL;
+    long before = atomic_load(&g_allocs);
+    for (int i = 0; i < steps; i++) {
+        int32_t id = first_id + i;
+        lg_status st = lg_session_eval(s, &id, 1, NULL, 0, 0, &logits);
+        if (st != LG_OK) fail_msg("eval: %s", lg_session_errmsg(s));
+    }
+    return atomic_load(&g_allocs) - before;
+}
+
+static void check_setting(const setting *st) {
+    lg_model *m = open_tiny(st);
+    if (!m) {
+        print_message("  %s: not runnable on this CPU, skipped\n", st->kernels);
+        return;
+    }
+    lg_session *s = NULL;
+    lg_error e;
+    assert_int_equal(lg_session_create(m, &s, &e), LG_OK);
+    int32_t ids[PROMPT];
+    for (int i = 0; i < PROMPT; i++) ids[i] = 100 + 37 * i;
+    const float *logits = NULL;
+    long before = atomic_load(&g_allocs);
+    assert_int_equal(lg_session_eval(s, ids, PROMPT, NULL, 0, 0, &logits), LG_OK);
+    long prefill = atomic_load(&g_allocs) - before;
+    long warm = count_steps(s, 500, WARMUP);
+    long steady = count_steps(s, 600, STEPS);
+    print_message("  %s/%s/kv%d: prefill %ld allocations, warm-up %ld, %d steps %ld\n", st->kernels,
+                  st->precision == LG_PRECISION_BF16 ? "bf16" : "accurate", (int)st->kv, prefill,
+                  warm, STEPS, steady);
+    assert_true(prefill > 0); /* the counters see the library's allocations */
+    assert_int_equal(steady, 0);
+    /* Rolling back and decoding again (what the verdict decoder does between options) reuses
+     * the same buffers too. */
+    assert_int_equal(lg_session_truncate(s, PROMPT), LG_OK);
+    assert_int_equal(count_steps(s, 700, STEPS), 0);
+    lg_session_free(s);
+    lg_model_free(m);
+}
+
+static void test_decode_allocates_nothing(void **state) {
+    (void)state;
+    static const setting settings[] = {
+        {"auto", LG_PRECISION_ACCURATE, LG_KV_F32},
+        {"auto", LG_PRECISION_BF16, LG_KV_BF16},
+        {"auto", LG_PRECISION_ACCURATE, LG_KV_F16},
+        {"avx512", LG_PRECISION_ACCURATE, LG_KV_F32},
+        {"amx-emu", LG_PRECISION_ACCURATE, LG_KV_F32},
+        {"portable", LG_PRECISION_ACCURATE, LG_KV_F32},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) check_setting(&settings[i]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_allocates_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
