@@ -389,6 +389,91 @@ static void test_sampler(void **state) {
     assert_int_equal(lg_sample(q, 0, &p, &r1, &id, &e), LG_E_ARG);
 }
 
+/* The plain definition the sampler must agree with (transformers' warpers: temperature, top-k
+ * with ties, top-p walking from the least likely) by sorting the whole vocabulary, and the same
+ * uniform draw: the fast sampler selects the top k and sets aside tokens that cannot survive
+ * top-p instead, which must not change which token a draw picks. */
+typedef struct ref_cand {
+    double s;
+    int32_t id;
+} ref_cand;
+
+static int ref_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return x->id < y->id ? -1 : 1;
+}
+
+static int32_t ref_sample(const float *l, int n, const lg_sampler_params *p, uint64_t *rng) {
+    ref_cand *c = malloc((size_t)n * sizeof *c);
+    double *pr = malloc((size_t)n * sizeof *pr);
+    for (int i = 0; i < n; i++) c[i] = (ref_cand){(double)(l[i] / p->temperature), i};
+    qsort(c, (size_t)n, sizeof *c, ref_cmp);
+    int keep = n;
+    if (p->top_k > 0 && p->top_k < n) {
+        keep = p->top_k;
+        while (keep < n && c[keep].s == c[p->top_k - 1].s) keep++;
+    }
+    double sum = 0;
+    for (int i = 0; i < keep; i++) sum += pr[i] = exp(c[i].s - c[0].s);
+    for (int i = 0; i < keep; i++) pr[i] /= sum;
+    if (p->top_p < 1) {
+        double cum = 0;
+        int k = keep;
+        for (int i = keep - 1; i >= 1; i--) {
+            if ((cum += pr[i]) > 1.0 - p->top_p) break;
+            k = i;
+        }
+        keep = k;
+    }
+    sum = 0;
+    for (int i = 0; i < keep; i++) sum += pr[i];
+    double u = (double)(smp_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0;
+    int32_t id = c[keep - 1].id;
+    for (int i = 0; i < keep; i++)
+        if (u < (acc += pr[i])) {
+            id = c[i].id;
+            break;
+        }
+    free(c);
+    free(pr);
+    return id;
+}
+
+static void test_sampler_large_vocab(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    float *l = malloc(N * sizeof *l);
+    uint64_t gen = 5;
+    for (int i = 0; i < N; i++) /* a peaked, LM-like distribution with exact ties */
+        l[i] = (float)(int)((double)(smp_next(&gen) >> 40) / (1 << 24) * 40.0) * 0.25f - 8.0f;
+    l[17] = l[4242] = 6.0f;
+    const struct {
+        float t, top_p;
+        int top_k;
+    } cfg[] = {{1.0f, 1.0f, 50},   {0.2f, 0.95f, 0}, {0.2f, 0.95f, 50}, {1.0f, 0.9f, 0},
+               {1.0f, 0.5f, 1000}, {2.0f, 0.99f, 0}, {0.7f, 1.0f, 3},   {1.0f, 1.0f, 0}};
+    smp_work w = {0};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        lg_sampler_params p = lg_sampler_params_default();
+        p.greedy = 0;
+        p.temperature = cfg[k].t;
+        p.top_p = cfg[k].top_p;
+        p.top_k = cfg[k].top_k;
+        uint64_t r1 = 11 + k, r2 = 11 + k;
+        int agree = 0;
+        for (int i = 0; i < 200; i++) {
+            int32_t got = -1;
+            assert_int_equal(smp_sample(l, N, &p, &r1, &w, &got, NULL), LG_OK);
+            agree += got == ref_sample(l, N, &p, &r2);
+        }
+        /* a draw could differ only within rounding of a cumulative boundary */
+        if (agree < 199) fail_msg("setting %zu: %d of 200 draws agree", k, agree);
+    }
+    smp_work_free(&w);
+    free(l);
+}
+
 // ---- generation ----
 
 static int stop_after_3(void *user, int32_t id) {
@@ -521,11 +606,17 @@ static void test_prepack_modes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accessors), cmocka_unit_test(test_chunks_and_all_logits),
-        cmocka_unit_test(test_truncate),  cmocka_unit_test(test_eval_errors),
-        cmocka_unit_test(test_kv_types),  cmocka_unit_test(test_encode_image_args),
-        cmocka_unit_test(test_bilinear),  cmocka_unit_test(test_sampler),
-        cmocka_unit_test(test_generate),  cmocka_unit_test(test_prepack_modes),
+        cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_chunks_and_all_logits),
+        cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_eval_errors),
+        cmocka_unit_test(test_kv_types),
+        cmocka_unit_test(test_encode_image_args),
+        cmocka_unit_test(test_bilinear),
+        cmocka_unit_test(test_sampler),
+        cmocka_unit_test(test_sampler_large_vocab),
+        cmocka_unit_test(test_generate),
+        cmocka_unit_test(test_prepack_modes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

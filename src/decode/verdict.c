@@ -13,6 +13,7 @@
  * normalised over the options (so P(Unsafe) = p(Unsafe) / (p(Safe) + p(Unsafe))).
  */
 #include "decode/decode.h"
+#include "model/sample.h" /* the sampler, with memory kept across the rationale */
 
 #include <math.h>
 #include <string.h>
@@ -36,6 +37,7 @@ typedef struct dstate {
     const float *logits; /* next-token logits after kv (when have_logits) */
     bool have_logits;
     float *work;        /* n_vocab scratch for sampling */
+    smp_work smp;       /* the sampler's memory, kept across the rationale's tokens */
     uint64_t rng;       /* option choices */
     uint64_t token_rng; /* rationale tokens (lg_sample's state) */
     int64_t n_forced, n_sampled;
@@ -239,7 +241,8 @@ static int32_t pick_token(dstate *d, const fsm_table *fsm, int state) {
     sp.top_k = p->top_k > 0 ? p->top_k : 0;
     sp.top_p = p->top_p > 0 && p->top_p < 1 ? p->top_p : 1.0f;
     int32_t id = best;
-    if (lg_sample(d->work, (int64_t)nv, &sp, &d->token_rng, &id, NULL) != LG_OK) return best;
+    if (smp_sample(d->work, (int64_t)nv, &sp, &d->token_rng, &d->smp, &id, NULL) != LG_OK)
+        return best;
     return id;
 }
 
@@ -367,6 +370,7 @@ lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
     r.answer = lg_buf_detach(&d.text, NULL);
     lg_free(d.kv);
     lg_free(d.work);
+    smp_work_free(&d.smp);
     *out = r;
     return LG_OK;
 fail:
@@ -374,6 +378,7 @@ fail:
     lg_buf_free(&d.text);
     lg_free(d.kv);
     lg_free(d.work);
+    smp_work_free(&d.smp);
     return st;
 }
 

@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "kernels/kernels.h"
+#include "model/sample.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -279,12 +280,5 @@ size_t dec_work_floats(const dec_config *c, int64_t n);
 /* Fills x (n x n_embd) from token ids and image feature rows (see lg_session_eval). */
 lg_status dec_embed(lg_session *s, const int32_t *ids, int64_t n, const float *image_rows,
                     int64_t n_image_rows, float *x);
-
-/* ---- sampling (sample.c) ---- */
-
-/* One step of splitmix64: the sampler's random source (seeded, reproducible, no global state). */
-uint64_t smp_next(uint64_t *state);
-/* Index of the largest value (the first one on ties, as torch.argmax). */
-int64_t smp_argmax(const float *x, int64_t n);
 
 #endif /* LG_MODEL_H */

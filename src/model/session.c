@@ -255,11 +255,12 @@ lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n,
     int32_t *out = lg_malloc((size_t)(gp.max_new_tokens > 0 ? gp.max_new_tokens : 1) * sizeof *out);
     if (!out) return lg_err_set(&s->err, LG_E_NOMEM, "out of memory");
     uint64_t rng = gp.sampler.seed;
+    smp_work work = {0}; /* the sampler's memory, kept for the whole loop */
     size_t k = 0;
     lg_status st = LG_OK;
     while ((int)k < gp.max_new_tokens) {
         int32_t id;
-        st = lg_sample(logits, v, &gp.sampler, &rng, &id, &s->err);
+        st = smp_sample(logits, v, &gp.sampler, &rng, &work, &id, &s->err);
         if (st != LG_OK) break;
         out[k++] = id;
         if (gp.on_token && gp.on_token(gp.user, id)) break;
@@ -268,6 +269,7 @@ lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n,
         st = lg_session_eval(s, &id, 1, NULL, 0, 0, &logits);
         if (st != LG_OK) break;
     }
+    smp_work_free(&work);
     if (st != LG_OK) {
         lg_free(out);
         return st;
