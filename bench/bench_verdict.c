@@ -1,11 +1,14 @@
 /*
  * bench_verdict.c — what the verdict constraint costs next to the model: the time to compile a
  * policy's decoder schema (the per-token JSON automaton table), the per-token cost of the
- * constraint (one masked argmax over the logits), and a decode step of the model, in one run.
+ * constraint (one masked argmax over the logits), the sampler (LlavaGuard's reference settings
+ * and top-p alone, next to the full sort of the vocabulary it used to do), and a decode step of
+ * the model, in one run.
  *
  * Usage: bench_verdict [MODEL_DIR]   (default ../shared/fixtures/llava-ov-tiny)
  */
 #include "decode/decode.h"
+#include "model/sample.h"
 #include "llavaguard.h"
 
 #include <stdio.h>
@@ -27,6 +30,11 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return v[n / 2];
+}
+
+static int cmp_cand(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
 }
 
 static lg_status tok_encode(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
@@ -88,6 +96,56 @@ int main(int argc, char **argv) {
     }
     double t_mask = median(t, 200);
 
+    /* sampling, on LM-like logits (roughly normal, sd ~2.5) */
+    float *peaked = malloc(n_vocab * sizeof *peaked);
+    for (size_t i = 0; i < n_vocab; i++) {
+        double u = 0;
+        for (int k = 0; k < 4; k++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            u += (double)(x >> 40) / (double)(1 << 24) - 0.5;
+        }
+        peaked[i] = (float)(u * 4.3);
+    }
+    static const struct {
+        const char *name;
+        float t, top_p;
+        int top_k;
+    } smp_cfg[] = {{"sample T0.2 top-p 0.95 top-k 50", 0.2f, 0.95f, 50},
+                   {"sample T0.2 top-p 0.95", 0.2f, 0.95f, 0},
+                   {"sample T1 top-p 0.9", 1.0f, 0.9f, 0}};
+    double t_smp[3];
+    smp_work work = {0};
+    uint64_t rng = 1;
+    for (int c = 0; c < 3; c++) {
+        lg_sampler_params sp = lg_sampler_params_default();
+        sp.greedy = 0, sp.temperature = smp_cfg[c].t, sp.top_p = smp_cfg[c].top_p;
+        sp.top_k = smp_cfg[c].top_k;
+        for (int r = 0; r < 31; r++) {
+            int32_t id;
+            double t0 = now_s();
+            smp_sample(peaked, (int64_t)n_vocab, &sp, &rng, &work, &id, NULL);
+            t[r] = now_s() - t0;
+            sink += id;
+        }
+        t_smp[c] = median(t, 31);
+    }
+    smp_work_free(&work);
+    /* what each draw used to cost: sorting every candidate */
+    typedef struct {
+        float s;
+        int32_t id;
+    } cand;
+    cand *all = malloc(n_vocab * sizeof *all);
+    for (int r = 0; r < 9; r++) {
+        for (size_t i = 0; i < n_vocab; i++) all[i] = (cand){peaked[i] / 0.2f, (int32_t)i};
+        double t0 = now_s();
+        qsort(all, n_vocab, sizeof *all, cmp_cand);
+        t[r] = now_s() - t0;
+    }
+    double t_sort = median(t, 9);
+    free(all);
+    free(peaked);
+
     /* a decode step after a short prompt */
     int32_t prompt[64];
     for (int i = 0; i < 64; i++) prompt[i] = 100 + i;
@@ -108,6 +166,8 @@ int main(int argc, char **argv) {
     printf("%-36s %12s\n", "stage", "median");
     printf("%-36s %9.3f ms\n", "schema build (per policy)", t_schema * 1e3);
     printf("%-36s %9.3f ms\n", "constraint per token (masked argmax)", t_mask * 1e3);
+    for (int c = 0; c < 3; c++) printf("%-36s %9.3f ms\n", smp_cfg[c].name, t_smp[c] * 1e3);
+    printf("%-36s %9.3f ms\n", "(full sort of the vocabulary)", t_sort * 1e3);
     printf("%-36s %9.3f ms\n", "model decode step", t_step * 1e3);
     printf("constraint / decode step: %.2f%%\n", 100.0 * t_mask / t_step);
     (void)sink;
