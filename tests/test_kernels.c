@@ -4,7 +4,7 @@
  * amx-emu, portable) against ref.c on random data: matmul over shapes with odd tails (m = 1,
  * n_in not a multiple of 16/32, odd n_out), every weight dtype, with and without bias and
  * kern_prepare; attention causal and bidirectional, GQA, head_dim 16..128 incl. 72, KV in
- * f32/bf16/f16; each with 1 and 2 threads. Tolerances scale with sum_k |x_k w_k| and the
+ * f32/bf16/f16; each with 1 and 2 threads (and a few with 64). Tolerances scale with sum_k |x_k w_k| and the
  * rounding the path applies (bf16 activations for the large products of the bf16/AMX paths).
  * Also: the thread pool, mode selection, scratch reuse.
  */
@@ -258,6 +258,24 @@ static void test_attention_vs_ref(void **state) {
     }
 }
 
+/* Many more threads than cores or than work items (servers have 64 cores; here the slots
+ * outnumber the tasks): every product and attention still matches ref. */
+static void test_many_threads(void **state) {
+    (void)state;
+    const lg_kernels *t[8];
+    int nt = fast_tables(t);
+    static const mm_shape mm[] = {{1, 896, 100}, {3, 100, 47}, {97, 200, 130}, {150, 33, 70}};
+    for (int ti = 0; ti < nt; ti++) {
+        if (strcmp(t[ti]->name, "amx-emu") == 0) continue; /* slow, and shares the driver */
+        for (size_t si = 0; si < sizeof mm / sizeof mm[0]; si++)
+            assert_true(
+                check_matmul(t[ti], KERN_PREC_ACCURATE, 64, mm[si], LG_DT_BF16, true, true) <= 1.0);
+        for (size_t ci = 0; ci < sizeof AT_CASES / sizeof AT_CASES[0]; ci += 3)
+            check_attention(t[ti], KERN_PREC_ACCURATE, 64, AT_CASES[ci], LG_DT_F32);
+        fprintf(stderr, "64 threads: table %s matches ref\n", t[ti]->name);
+    }
+}
+
 /* kern_op_* through every fast table (and ref, which must be bit-exact) vs the plain loops. */
 static void check_ops(const char *mode, int nth, int64_t rows, int64_t n) {
     kern_ctx *kc = kern_ctx_create(nth, mode);
@@ -507,6 +525,7 @@ int main(void) {
         cmocka_unit_test(test_elementwise_ops),
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_attention_vs_ref),
+        cmocka_unit_test(test_many_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
