@@ -4,9 +4,9 @@
  * amx-emu, portable) against ref.c on random data: matmul over shapes with odd tails (m = 1,
  * n_in not a multiple of 16/32, odd n_out), every weight dtype, with and without bias and
  * kern_prepare; attention causal and bidirectional, GQA, head_dim 16..128 incl. 72, KV in
- * f32/bf16/f16; each with 1 and 2 threads (and a few with 64). Tolerances scale with sum_k |x_k w_k| and the
- * rounding the path applies (bf16 activations for the large products of the bf16/AMX paths).
- * Also: the thread pool, mode selection, scratch reuse.
+ * f32/bf16/f16; each with 1 and 2 threads (and a few with 64). Tolerances scale with sum_k |x_k
+ * w_k| and the rounding the path applies (bf16 activations for the large products of the bf16/AMX
+ * paths). Also: the thread pool, mode selection, scratch reuse.
  */
 #include "testutil.h"
 
