@@ -558,6 +558,21 @@ LG_API const char *lg_session_errmsg(const lg_session *s);
 LG_API lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **features,
                                          int64_t *n_rows);
 
+/* Where the session's last lg_session_encode_image spent its time (wall-clock seconds, for
+ * benchmarks and profiling): the vision tower and the projector summed over every crop, then
+ * the packing of the projected crops into the image-token rows. */
+typedef struct lg_encode_timings {
+    double vision_s;    /* vision tower, all crops */
+    double projector_s; /* mm projector (linear_1, activation, linear_2), all crops */
+    double packing_s;   /* anyres packing: tiles, unpadding, downsampling, newline rows */
+    int64_t crops;      /* crops encoded (base image first) */
+    int64_t rows;       /* packed rows = image tokens */
+} lg_encode_timings;
+
+/* Copies the timings of the session's last lg_session_encode_image into *out. LG_E_ARG (message
+ * in the session) when no image has been encoded yet or the last encode failed. */
+LG_API lg_status lg_session_last_encode_timings(lg_session *s, lg_encode_timings *out);
+
 /* Appends n tokens to the session (positions n_past .. n_past+n-1) and runs the decoder.
  * Positions whose id is the image token take their input embedding from `image_features`
  * (n_feature_rows rows of lg_model_hidden_size floats, in order; there must be exactly one row

@@ -1,12 +1,14 @@
 /*
  * cmd_bench.c — `llavaguard bench`: measures this machine's limits (lg_machine_limits_measure:
  * the best matrix unit's instruction peak and the memory read bandwidth), then every stage of a
- * verdict on a real-shaped model — image decode, preprocessing, the vision tower per crop,
- * prefill of N tokens, decode per token, a whole 1024x768 verdict with the rationale off and on —
- * as median times, GFLOP/s or GB/s, % of the measured limit, and the speedup over the --exact
- * (reference-kernel) path measured in the same run. --synthetic 0.5b|7b writes random weights
- * with the LlavaGuard v1.2 shapes (LLaVA-OneVision: SigLIP so400m + Qwen2) to a temporary folder,
- * so no download is needed. Output: a table, or one JSON object with --json (issue 7).
+ * verdict on a real-shaped model — image decode, preprocessing, the vision tower per crop, the
+ * projector, prefill of N tokens, decode per token, a whole 1024x768 verdict with the rationale
+ * off and on — as median times, GFLOP/s or GB/s, % of the measured limit, and the speedup over
+ * the --exact (reference-kernel) path measured in the same run. --synthetic 0.5b|7b writes random
+ * weights with the LlavaGuard v1.2 shapes (LLaVA-OneVision: SigLIP so400m + Qwen2) to a temporary
+ * folder, so no download is needed; with no tokenizer there, the verdicts are simulated (random
+ * prompt ids, single-token evals), while a --model folder with tokenizer.json runs the real
+ * guard (lg_guard_assess). Output: a table, or one JSON object with --json (issue 7).
  */
 #include "app.h"
 
@@ -52,7 +54,8 @@ static void print_help(void) {
            "  --synthetic SIZE       random weights with LlavaGuard v1.2 shapes: 0.5b (SigLIP\n"
            "                         so400m + Qwen2-0.5B, 1.8 GB written to a temporary folder)\n"
            "                         or 7b (Qwen2-7B, 16 GB; needs that much disk and memory)\n"
-           "  --model DIR            a real LLaVA-OneVision folder instead\n"
+           "  --model DIR            a real LLaVA-OneVision folder instead (with\n"
+           "                         tokenizer.json the verdict stages run the real guard)\n"
            "  --image IMG            the image for the image stages (default: a synthetic\n"
            "                         1024x768 BMP made in memory)\n"
            "  --json                 print one JSON object (limits, stages) instead of a table\n"
@@ -353,6 +356,13 @@ static double vision_flop(const dims *d) {
     return per_layer * d->v_layers + 2 * n * vd * 3 * d->patch * d->patch;
 }
 
+/* FLOPs of the projector over `crops` crops: linear_1 (vision -> text width) and linear_2 on
+ * every row the tower hands over (SigLIP "full": all grid x grid patches). */
+static double projector_flop(const dims *d, int64_t crops) {
+    double rows = (double)(d->image_size / d->patch) * (d->image_size / d->patch) * (double)crops;
+    return 2 * rows * ((double)d->v_d * d->t_d + (double)d->t_d * d->t_d);
+}
+
 /* Weights of one decoder layer's products (elements). */
 static double layer_params(const dims *d) {
     double td = d->t_d, kvd = (double)d->t_d / d->t_heads * d->t_kv;
@@ -375,11 +385,12 @@ static double decode_bytes(const dims *d) {
 typedef struct stage {
     char name[64];
     double median_s;
-    double work;    /* flop or bytes per run (0: none) */
-    bool is_bytes;  /* work is bytes (GB/s vs bandwidth) */
-    double exact_s; /* the exact path on the same work (0: not measured) */
-    double fast_s;  /* the fast path on that same work */
-    char note[128];
+    double work;        /* flop or bytes per run (0: none) */
+    bool is_bytes;      /* work is bytes (GB/s vs bandwidth) */
+    double exact_s;     /* the exact path on the same work (0: not measured) */
+    double fast_s;      /* the fast path on that same work */
+    const char *method; /* verdicts: "guard" or "simulated" (NULL: not reported) */
+    char note[192];
 } stage;
 
 typedef struct bench {
@@ -492,8 +503,8 @@ static int stage_image(bench *b) {
     return 0;
 }
 
-/* The vision tower, projector and packing over every crop; the per-crop figure divides by the
- * crop count (the projector and packing are < 1% of the work). */
+/* The vision tower, projector and packing over every crop: the whole call (encode_image) and,
+ * from the session's own timings, the tower per crop (vision_crop) and the projector per image. */
 static int stage_vision(bench *b, lg_session *s) {
     lg_image *img = NULL;
     lg_pixels *px = NULL;
@@ -503,10 +514,11 @@ static int stage_vision(bench *b, lg_session *s) {
         lg_image_free(img);
         return app_fail_err(CMD, &err);
     }
-    double t[32];
+    double t[32], tv[32], tp[32], tk[32];
     int64_t rows = 0;
     for (int r = 0; r < b->o.runs; r++) {
         float *feat = NULL;
+        lg_encode_timings et;
         double t0 = now();
         if (lg_session_encode_image(s, px, &feat, &rows) != LG_OK) {
             lg_pixels_free(px), lg_image_free(img);
@@ -514,12 +526,26 @@ static int stage_vision(bench *b, lg_session *s) {
         }
         t[r] = now() - t0;
         lg_free(feat);
+        if (lg_session_last_encode_timings(s, &et) != LG_OK) {
+            lg_pixels_free(px), lg_image_free(img);
+            return fail_model("encode timings", s);
+        }
+        tv[r] = et.vision_s, tp[r] = et.projector_s, tk[r] = et.packing_s;
     }
     int crops = px->n_crops;
-    double med = median(t, b->o.runs);
-    new_stage(b, "encode_image", med, vision_flop(&b->d) * crops, false);
-    stage *vc = new_stage(b, "vision_crop", med / crops, vision_flop(&b->d), false);
-    snprintf(vc->note, sizeof vc->note, "%d crops, %lld image tokens", crops, (long long)rows);
+    int runs = b->o.runs;
+    double med = median(t, runs), mv = median(tv, runs), mp = median(tp, runs),
+           mk = median(tk, runs);
+    double pflop = projector_flop(&b->d, crops);
+    stage *ei = new_stage(b, "encode_image", med, vision_flop(&b->d) * crops + pflop, false);
+    snprintf(ei->note, sizeof ei->note,
+             "%d crops, %lld image tokens: tower %.4f s + projector %.4f s + packing %.4f s", crops,
+             (long long)rows, mv, mp, mk);
+    stage *vc = new_stage(b, "vision_crop", mv / crops, vision_flop(&b->d), false);
+    snprintf(vc->note, sizeof vc->note, "vision tower only, per crop (%d crops)", crops);
+    stage *pj = new_stage(b, "projector", mp, pflop, false);
+    snprintf(pj->note, sizeof pj->note, "per image: %d crops x %d rows, linear_1 + gelu + linear_2",
+             crops, (b->d.image_size / b->d.patch) * (b->d.image_size / b->d.patch));
     lg_pixels_free(px);
     lg_image_free(img);
     return 0;
@@ -596,9 +622,76 @@ static int stage_verdict(bench *b, lg_session *s, const char *name, long gen_tok
         if (st != LG_OK) return fail_model(name, s);
     }
     stage *v = new_stage(b, name, median(t, b->o.runs), 0, false);
-    snprintf(v->note, sizeof v->note, "%ld prompt tokens + image, %ld generated",
+    v->method = "simulated";
+    snprintf(v->note, sizeof v->note,
+             "simulated: no tokenizer in the folder; %ld prompt tokens + image, %ld generated",
              b->o.policy_tokens, gen_tokens);
     return 0;
+}
+
+/* A whole verdict through the public guard: image bytes -> lg_image -> lg_guard_assess (greedy)
+ * -> verdict, the path `llavaguard assess` takes, with the real chat template, policy prompt
+ * and tokenizer. */
+static int stage_guard(bench *b, lg_guard *g, const lg_policy *pol, const char *name,
+                       lg_rationale_mode mode) {
+    lg_assess_params ap = lg_assess_params_default();
+    ap.rationale = mode;
+    /* random weights would otherwise write the whole 512-token default */
+    ap.max_rationale_tokens = b->o.rationale_tokens > 0 ? (int)b->o.rationale_tokens : 160;
+    double t[32];
+    lg_verdict *last = NULL;
+    for (int r = 0; r < b->o.runs; r++) {
+        lg_image *img = NULL;
+        lg_verdict *v = NULL;
+        lg_error err;
+        double t0 = now();
+        if (lg_image_load_memory(b->img_bytes, b->img_size, "bench image", NULL, &img, &err) !=
+            LG_OK)
+            return lg_verdict_free(last), app_fail_err(CMD, &err);
+        lg_status st = lg_guard_assess(g, img, pol, &ap, &v);
+        t[r] = now() - t0;
+        lg_image_free(img);
+        if (st != LG_OK)
+            return lg_verdict_free(last), app_fail(CMD, "%s: %s", name, lg_guard_errmsg(g));
+        lg_verdict_free(last);
+        last = v;
+    }
+    stage *s = new_stage(b, name, median(t, b->o.runs), 0, false);
+    s->method = "guard";
+    snprintf(s->note, sizeof s->note,
+             "guard: real prompt %lld tokens (%lld image), %lld generated%s; last run: vision "
+             "%.3f s, prefill %.3f s, answer %.3f s",
+             (long long)last->prompt_tokens, (long long)last->image_tokens,
+             (long long)last->answer_tokens, last->rationale_truncated ? " (rationale capped)" : "",
+             last->timings.vision, last->timings.prefill, last->timings.verdict);
+    lg_verdict_free(last);
+    return 0;
+}
+
+static bool has_tokenizer(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    return access(path, R_OK) == 0;
+}
+
+/* The verdict stages on the real guard. The bench's own model and sessions are freed first, so
+ * the guard's copy of the weights is the only one resident. */
+static int guard_verdicts(bench *b, const lg_model_params *mp) {
+    lg_guard_params gp = lg_guard_params_default();
+    gp.model = *mp;
+    lg_guard *g = NULL;
+    lg_policy *pol = NULL;
+    lg_error err;
+    if (lg_guard_open(b->dir, &gp, &g, &err) != LG_OK) return app_fail_err(CMD, &err);
+    int rc = 0;
+    if (lg_policy_create_default(lg_guard_default_policy_version(g), &pol, &err) != LG_OK)
+        rc = app_fail_err(CMD, &err);
+    if (!rc) rc = stage_guard(b, g, pol, "verdict_1024x768_norationale", LG_RATIONALE_NEVER);
+    if (!rc && b->o.rationale_tokens > 0)
+        rc = stage_guard(b, g, pol, "verdict_1024x768_rationale", LG_RATIONALE_ALWAYS);
+    lg_policy_free(pol);
+    lg_guard_free(g);
+    return rc;
 }
 
 /* ---- output ---- */
@@ -655,6 +748,7 @@ static void print_json(const bench *b) {
         }
         if (s->exact_s > 0 && s->fast_s > 0)
             json_object_set_new(o, "speedup_vs_exact", json_real(s->exact_s / s->fast_s));
+        if (s->method) json_object_set_new(o, "method", json_string(s->method));
         if (s->note[0]) json_object_set_new(o, "note", json_string(s->note));
         json_array_append_new(stages, o);
     }
@@ -846,13 +940,23 @@ static int run_stages(bench *b) {
     if (!rc) rc = stage_vision(b, s);
     if (!rc && !b->o.json) fprintf(stderr, "bench: prefill and decode\n");
     if (!rc) rc = stage_text(b, s, ex);
-    if (!rc && !b->o.json) fprintf(stderr, "bench: whole verdicts\n");
-    if (!rc) rc = stage_verdict(b, s, "verdict_1024x768_norationale", b->o.verdict_tokens);
-    if (!rc && b->o.rationale_tokens > 0)
-        rc = stage_verdict(b, s, "verdict_1024x768_rationale",
-                           b->o.verdict_tokens + b->o.rationale_tokens);
+    bool guard = has_tokenizer(b->dir);
+    if (!rc && !b->o.json)
+        fprintf(stderr, "bench: whole verdicts (%s)\n",
+                guard ? "the guard, real prompt" : "simulated: no tokenizer");
+    if (!rc && !guard) {
+        rc = stage_verdict(b, s, "verdict_1024x768_norationale", b->o.verdict_tokens);
+        if (!rc && b->o.rationale_tokens > 0)
+            rc = stage_verdict(b, s, "verdict_1024x768_rationale",
+                               b->o.verdict_tokens + b->o.rationale_tokens);
+    }
     lg_session_free(ex);
     lg_session_free(s);
+    if (!rc && guard) {
+        lg_model_free(b->exact), b->exact = NULL;
+        lg_model_free(b->model), b->model = NULL;
+        rc = guard_verdicts(b, &mp);
+    }
     return rc;
 }
 

@@ -233,6 +233,8 @@ struct lg_session {
     float *logits;     /* last eval's logits (n_logits x n_vocab) */
     size_t logits_cap;
     int64_t n_logits;
+    lg_encode_timings enc_timings; /* of the last encode_image, valid when have_enc_timings */
+    bool have_enc_timings;
     lg_error err;
 };
 

@@ -1,13 +1,15 @@
 /*
  * session.c — lg_session: the mutable half of a model run. A session owns the KV cache, the
  * scratch buffers, the kernel context (threads) and the last logits, and strings the forward
- * passes together: image -> vision tower -> projector -> packing (encode_image), ids + image
+ * passes together: image -> vision tower -> projector -> packing (encode_image, which also
+ * records how long each part took for lg_session_last_encode_timings), ids + image
  * rows -> decoder (eval, in chunks so scratch stays bounded), and the generation loop with
  * transformers' semantics (the output includes the stop id; the last id is not fed back).
  */
 #include "model.h"
 
 #include <string.h>
+#include <time.h>
 
 /* Tokens per decoder pass: bounds scratch memory (≈ chunk * (n_ff*2 + ...) floats) while
  * keeping matrix products wide enough to amortise weight conversion. */
@@ -84,6 +86,22 @@ lg_status lg_session_truncate(lg_session *s, int64_t n) {
 
 // ---- image ----
 
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+lg_status lg_session_last_encode_timings(lg_session *s, lg_encode_timings *out) {
+    if (!s) return LG_E_ARG;
+    lg_err_clear(&s->err);
+    if (!out) return lg_err_set(&s->err, LG_E_ARG, "NULL output");
+    if (!s->have_enc_timings)
+        return lg_err_set(&s->err, LG_E_ARG, "no image encoded yet (or the last encode failed)");
+    *out = s->enc_timings;
+    return LG_OK;
+}
+
 static lg_status check_pixels(lg_session *s, const lg_pixels *px, int *grid_h, int *grid_w,
                               int64_t *rows) {
     const mdl_config *c = &s->model->cfg;
@@ -114,6 +132,7 @@ static lg_status check_pixels(lg_session *s, const lg_pixels *px, int *grid_h, i
 lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **features,
                                   int64_t *n_rows) {
     lg_err_clear(&s->err);
+    s->have_enc_timings = false;
     if (!features || !n_rows) return lg_err_set(&s->err, LG_E_ARG, "NULL output");
     const mdl_config *c = &s->model->cfg;
     int gh = 0, gw = 0;
@@ -131,15 +150,24 @@ lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **fe
         goto fail;
     }
     float *feat = mem, *tmp = mem + c->vit.n_pos * dv;
+    lg_encode_timings tm = {.crops = px->n_crops, .rows = rows};
     for (int i = 0; i < px->n_crops; i++) {
+        double t0 = mono_s();
         st = vit_forward_crop(s, px->values + i * crop_floats, feat);
         if (st != LG_OK) goto fail;
+        double t1 = mono_s();
         const float *sel = feat + (c->vit.drop_cls ? dv : 0);
         proj_forward(s, sel, per, proj + (size_t)i * (size_t)(per * dt), tmp);
+        double t2 = mono_s();
+        tm.vision_s += t1 - t0, tm.projector_s += t2 - t1;
     }
+    double t3 = mono_s();
     st = pack_features(c, proj, px->n_crops, px->orig_height, px->orig_width, s->model->w.newline,
                        out, &s->err);
     if (st != LG_OK) goto fail;
+    tm.packing_s = mono_s() - t3;
+    s->enc_timings = tm;
+    s->have_enc_timings = true;
     lg_free(proj);
     *features = out;
     *n_rows = rows;
