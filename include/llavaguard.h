@@ -649,13 +649,15 @@ LG_API lg_status lg_session_generate(lg_session *s, const int32_t *ids, size_t n
  * f32 FMA peak, and the all-core memory read bandwidth (several accumulators per thread, a
  * buffer far larger than the caches). Takes about a second. */
 typedef struct lg_machine_limits {
-    double gemm_gflops;    /* best matrix unit, GFLOP/s */
-    const char *gemm_unit; /* "amx-bf16", "avx512-bf16", "avx512-fma" or "none" */
-    double fma_gflops;     /* AVX-512 f32 FMA, GFLOP/s (0 without AVX-512) */
-    double bandwidth_gbps; /* memory read bandwidth, GB/s */
-    int n_threads;         /* threads measured */
-    const char *cpu;       /* processor brand string */
-    const char *kernels;   /* the kernel table "auto" picks on this CPU */
+    double gemm_gflops;       /* best matrix unit, GFLOP/s */
+    const char *gemm_unit;    /* "amx-bf16", "avx512-bf16", "avx512-fma" or "none" */
+    double fma_gflops;        /* AVX-512 f32 FMA, GFLOP/s (0 without AVX-512) */
+    double bandwidth_gbps;    /* memory read bandwidth, GB/s */
+    int n_threads;            /* threads measured */
+    const char *cpu;          /* processor brand string */
+    const char *kernels;      /* the kernel table "auto" picks on this CPU */
+    const char *kernels_note; /* "" or why "auto" passed over a faster table: every table is
+                                 checked once against the reference kernels before use */
 } lg_machine_limits;
 
 /* Fills *out (strings are static). LG_E_NOMEM when the buffers cannot be allocated. */

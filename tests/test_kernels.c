@@ -276,6 +276,46 @@ static void test_many_threads(void **state) {
     }
 }
 
+/* The start-up check "auto" runs before trusting a table (selftest.c): every table this CPU
+ * runs passes it; a table whose products are slightly wrong fails it; and the choice falls
+ * through to the next table, with a note naming the one passed over. */
+static const lg_kernels *g_real;
+static void off_by_little(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                          const float *bias, int64_t m) {
+    g_real->matmul(kc, y, x, w, bias, m);
+    y[m * w->n_out - 1] += 1e-3f; /* one output off by ~35x the accurate tolerance */
+}
+
+static bool fail_named_broken(const lg_kernels *t) {
+    return strncmp(t->name, "broken", 6) != 0;
+}
+
+static void test_selftest(void **state) {
+    (void)state;
+    const lg_kernels *t[8];
+    int n = kern_tables(t, 8);
+    for (int i = 0; i < n; i++) {
+        assert_true(kern_table_selftest(t[i]));
+        fprintf(stderr, "start-up check: table %s passes\n", t[i]->name);
+    }
+    g_real = kern_table_for("portable");
+    lg_kernels broken = *g_real;
+    broken.name = "broken";
+    broken.matmul = off_by_little;
+    assert_false(kern_table_selftest(&broken));
+    /* the choice */
+    const lg_kernels *list[] = {&broken, kern_table_for("amx-emu"), g_real, kern_ref_table()};
+    const char *note = NULL;
+    assert_ptr_equal(kern_first_passing(list, 4, fail_named_broken, &note), g_real);
+    assert_non_null(strstr(note, "broken kernels failed"));
+    assert_ptr_equal(kern_first_passing(list + 2, 2, fail_named_broken, &note), g_real);
+    assert_string_equal(note, "");
+    assert_ptr_equal(kern_first_passing(list, 1, fail_named_broken, NULL), kern_ref_table());
+    /* what auto chose here passed, and says so */
+    assert_true(kern_table_selftest(kern_table_for("auto")));
+    assert_string_equal(kern_auto_note(), "");
+}
+
 /* kern_op_* through every fast table (and ref, which must be bit-exact) vs the plain loops. */
 static void check_ops(const char *mode, int nth, int64_t rows, int64_t n) {
     kern_ctx *kc = kern_ctx_create(nth, mode);
@@ -526,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_attention_vs_ref),
         cmocka_unit_test(test_many_threads),
+        cmocka_unit_test(test_selftest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

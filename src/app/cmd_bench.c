@@ -717,6 +717,7 @@ static void print_table(const bench *b) {
            b->lim.n_threads, b->lim.kernels, precision_name(b), kv_name(b));
     printf("limits: %s peak %.0f GFLOP/s, f32 FMA peak %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
            b->lim.gemm_unit, b->lim.gemm_gflops, b->lim.fma_gflops, b->lim.bandwidth_gbps);
+    if (b->lim.kernels_note && *b->lim.kernels_note) printf("note: %s\n", b->lim.kernels_note);
     printf("%-32s %12s %14s %9s %10s  %s\n", "stage", "median", "rate", "% limit", "vs exact",
            "note");
     for (int i = 0; i < b->n_st; i++) {
@@ -737,6 +738,8 @@ static void print_json(const bench *b) {
                             "gemm_unit", b->lim.gemm_unit, "fma_gflops", b->lim.fma_gflops,
                             "bandwidth_gbps", b->lim.bandwidth_gbps, "threads", b->lim.n_threads,
                             "cpu", b->lim.cpu, "kernels", b->lim.kernels);
+    if (b->lim.kernels_note && *b->lim.kernels_note)
+        json_object_set_new(lim, "kernels_note", json_string(b->lim.kernels_note));
     json_t *stages = json_array();
     for (int i = 0; i < b->n_st; i++) {
         const stage *s = &b->st[i];

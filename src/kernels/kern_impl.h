@@ -40,6 +40,22 @@ enum { KERN_SCRATCH_A = 0, KERN_SCRATCH_B, KERN_SCRATCH_KV, KERN_SCRATCH_THREAD0
 void *kern_scratch(kern_ctx *kc, int slot, size_t bytes);
 kern_pool *kern_ctx_pool(kern_ctx *kc);
 
+/* A context on a given table (kern_ctx_create resolves a mode name, and LG_KERNELS, first). */
+kern_ctx *kern_ctx_create_with(int n_threads, const lg_kernels *table);
+
+/* ---- selftest.c and "auto" ---- */
+/* One small product through table t (its own packing, both precisions) against ref: true when
+ * it agrees within the tested tolerances. */
+bool kern_table_selftest(const lg_kernels *t);
+/* The first of t[0..n) that passes `check`, skipping ref and amx-emu (never chosen
+ * automatically); ref when none does. *note (may be NULL) gets "" or a sentence naming the first
+ * table that failed (static storage). "auto" is this over kern_tables() with
+ * kern_table_selftest, decided once per process. */
+const lg_kernels *kern_first_passing(const lg_kernels *const *t, int n,
+                                     bool (*check)(const lg_kernels *), const char **note);
+/* "" or why "auto" passed over a table this CPU could run. */
+const char *kern_auto_note(void);
+
 /* Splits [0, n) into nth nearly equal contiguous ranges; range ith is [*lo, *hi). */
 static inline void kern_split(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
     *lo = n * ith / nth;

@@ -67,6 +67,7 @@ lg_status lg_machine_limits_measure(int n_threads, lg_machine_limits *out, lg_er
     r.n_threads = kern_ctx_threads(kc);
     r.cpu = kern_cpu_name();
     r.kernels = kern_ctx_table(kc)->name;
+    r.kernels_note = kern_auto_note();
     kern_ctx_free(kc);
     if (r.bandwidth_gbps <= 0.0)
         return lg_err_set(err, LG_E_NOMEM, "machine limits: cannot allocate the bandwidth buffer");

@@ -1,14 +1,17 @@
 /*
  * select.c — builds a kernel context: picks the table for this CPU and mode (stb's run-time
  * override of reference routines, BLIS's fallback chain amx -> avx512bf16 -> avx512 ->
- * portable -> ref), owns the thread pool and the scratch buffers that grow once and are reused
+ * portable -> ref, each candidate checked once against ref before "auto" trusts it: selftest.c),
+ * owns the thread pool and the scratch buffers that grow once and are reused
  * by every call, so the per-token path allocates nothing after warm-up.
  */
 #include "kern_impl.h"
 
 #include "core/core.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,10 +43,47 @@ int kern_tables(const lg_kernels **out, int max) {
     return n;
 }
 
-const lg_kernels *kern_table_for(const char *mode) {
+const lg_kernels *kern_first_passing(const lg_kernels *const *t, int n,
+                                     bool (*check)(const lg_kernels *), const char **note) {
+    static char buf[160];
+    if (note) *note = "";
+    for (int i = 0; i < n; i++) {
+        if (t[i] == kern_ref_table() || strcmp(t[i]->name, "amx-emu") == 0) continue;
+        if (check(t[i])) return t[i];
+        if (note && !**note) {
+            snprintf(buf, sizeof buf,
+                     "the %s kernels failed their start-up check against the reference and are "
+                     "not used",
+                     t[i]->name);
+            *note = buf;
+        }
+    }
+    return kern_ref_table();
+}
+
+/* "auto": the first table that passes its start-up check (selftest.c), decided once. */
+static const lg_kernels *g_auto;
+static const char *g_auto_note = "";
+static pthread_once_t g_auto_once = PTHREAD_ONCE_INIT;
+
+static void choose_auto(void) {
     const lg_kernels *t[8];
     int n = kern_tables(t, 8);
-    if (!mode || strcmp(mode, "auto") == 0) return t[0];
+    g_auto = kern_first_passing(t, n, kern_table_selftest, &g_auto_note);
+}
+
+const char *kern_auto_note(void) {
+    pthread_once(&g_auto_once, choose_auto);
+    return g_auto_note;
+}
+
+const lg_kernels *kern_table_for(const char *mode) {
+    if (!mode || strcmp(mode, "auto") == 0) {
+        pthread_once(&g_auto_once, choose_auto);
+        return g_auto;
+    }
+    const lg_kernels *t[8];
+    int n = kern_tables(t, 8);
     for (int i = 0; i < n; i++)
         if (strcmp(t[i]->name, mode) == 0) return t[i];
     return NULL;
@@ -54,6 +94,10 @@ kern_ctx *kern_ctx_create(int n_threads, const char *mode) {
     if (env && *env) mode = env;
     const lg_kernels *table = kern_table_for(mode);
     if (!table) return NULL;
+    return kern_ctx_create_with(n_threads, table);
+}
+
+kern_ctx *kern_ctx_create_with(int n_threads, const lg_kernels *table) {
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
