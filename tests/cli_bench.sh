@@ -45,7 +45,7 @@ import json, re, sys
 r = json.load(open(sys.argv[1]))
 lim = r["limits"]
 assert lim["gemm_gflops"] > 0 and lim["bandwidth_gbps"] > 0, lim
-assert r["precision"] == "accurate" and r["kv_type"] == "f32", (r["precision"], r["kv_type"])
+assert r["precision"] == "accurate" and r["kv_type"] == "i16", (r["precision"], r["kv_type"])
 st = {s["name"]: s for s in r["stages"]}
 for name in ["model_open", "decode_image", "preprocess", "encode_image", "vision_crop",
              "projector", "prefill", "decode_token", "verdict_1024x768_norationale",
@@ -88,7 +88,7 @@ assert st["projector"]["gflops"] > 0, st["projector"]
 PY
 
 status_is 0 bench --model "$fx/llava-ov-tiny" --quick --json --prefill 16 --decode 2 --no-exact \
-    --precision bf16
+    --precision bf16 --kv-type bf16
 /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["precision"]=="bf16" and r["kv_type"]=="bf16"' \
     "$tmp/out" || fail "bench --precision bf16 output"
 

@@ -125,6 +125,7 @@ static void test_decode_allocates_nothing(void **state) {
     (void)state;
     static const setting settings[] = {
         {"auto", LG_PRECISION_ACCURATE, LG_KV_F32},
+        {"auto", LG_PRECISION_ACCURATE, LG_KV_I16},
         {"auto", LG_PRECISION_BF16, LG_KV_BF16},
         {"auto", LG_PRECISION_ACCURATE, LG_KV_F16},
         {"avx512", LG_PRECISION_ACCURATE, LG_KV_F32},

@@ -44,6 +44,22 @@ static void *rand_tensor(lg_dtype dt, size_t n, float amp) {
     return p;
 }
 
+/* A KV cache of n_kv positions with row stride `stride` elements: random values of magnitude
+ * <= amp; for LG_DT_I16S each head row quantized with its own scale (magnitudes vary by row, so
+ * the scales differ), the padding between rows left random. */
+static void *rand_kv(lg_dtype dt, int64_t n_kv, int n_head_kv, int hd, int64_t stride) {
+    if (dt != LG_DT_I16S) return rand_tensor(dt, (size_t)(n_kv * stride), 1.0f);
+    int16_t *p = rand_tensor(LG_DT_BF16, (size_t)(n_kv * stride), 1.0f); /* any 16-bit noise */
+    float row[256];
+    for (int64_t t = 0; t < n_kv; t++)
+        for (int g = 0; g < n_head_kv; g++) {
+            float amp = 0.05f + 0.95f * fabsf(frand());
+            for (int d = 0; d < hd; d++) row[d] = frand() * amp;
+            kern_i16s_quantize(row, hd, p + t * stride + g * kern_kv_head_elems(dt, hd));
+        }
+    return p;
+}
+
 static bool is_bf16_table(const lg_kernels *t) {
     return strcmp(t->name, "avx512bf16") == 0 || strcmp(t->name, "amx") == 0 ||
            strcmp(t->name, "amx-emu") == 0;
@@ -205,10 +221,10 @@ static double check_attention(const lg_kernels *t, kern_precision prec, int nth,
     assert_non_null(kr);
     kern_ctx_set_precision(kc, prec);
     int64_t qs = (int64_t)c.n_head * c.hd + c.extra_q,
-            ks = (int64_t)c.n_head_kv * c.hd + c.extra_kv;
+            ks = (int64_t)c.n_head_kv * kern_kv_head_elems(dt, c.hd) + c.extra_kv;
     float *q = rand_tensor(LG_DT_F32, (size_t)(c.n_q * qs), 1.0f);
-    void *k = rand_tensor(dt, (size_t)(c.n_kv * ks), 1.0f);
-    void *v = rand_tensor(dt, (size_t)(c.n_kv * ks), 1.0f);
+    void *k = rand_kv(dt, c.n_kv, c.n_head_kv, c.hd, ks);
+    void *v = rand_kv(dt, c.n_kv, c.n_head_kv, c.hd, ks);
     size_t n_out = (size_t)(c.n_q * c.n_head * c.hd);
     float *got = malloc(n_out * 4 + 4), *want = malloc(n_out * 4 + 4);
     for (size_t i = 0; i < n_out; i++) got[i] = NAN;
@@ -246,7 +262,7 @@ static void test_attention_vs_ref(void **state) {
             double worst = 0.0;
             for (int nth = 1; nth <= 2; nth++)
                 for (size_t ci = 0; ci < sizeof AT_CASES / sizeof AT_CASES[0]; ci++)
-                    for (int dt = 0; dt < 3; dt++)
+                    for (int dt = 0; dt < 4; dt++) /* f32, bf16, f16, i16s */
                         worst = fmax(worst, check_attention(t[ti], (kern_precision)pi, nth,
                                                             AT_CASES[ci], (lg_dtype)dt));
             fprintf(stderr, "attention: table %s%s: max |error| %.3g\n", t[ti]->name,

@@ -237,20 +237,31 @@ static void test_kv_types(void **state) {
     lg_session *s = new_session(NULL);
     float *ref = eval_copy(s, g_ids, 300);
     lg_session_free(s);
-    lg_kv_type types[2] = {LG_KV_BF16, LG_KV_F16};
-    double tol[2] = {5e-2, 5e-3};
-    for (int t = 0; t < 2; t++) {
+    /* ref kernels, 300-token prompt; measured: bf16 ~1e-2, f16 ~1e-3, i16 (int16 + a scale
+     * per head row) ~1e-4 */
+    lg_kv_type types[3] = {LG_KV_BF16, LG_KV_F16, LG_KV_I16};
+    double tol[3] = {5e-2, 5e-3, 1e-3};
+    static const char *names[3] = {"bf16", "f16", "i16"};
+    for (int t = 0; t < 3; t++) {
         lg_model *m = open_tiny(types[t], 0);
         s = new_session(m);
         float *got = eval_copy(s, g_ids, 300);
         double d = 0;
         for (int64_t i = 0; i < g_nv; i++) d = fmax(d, fabs((double)got[i] - ref[i]));
-        print_message("  KV %s: logits max|diff| %.3g\n", t ? "f16" : "bf16", d);
+        print_message("  KV %s: logits max|diff| %.3g\n", names[t], d);
         assert_true(d > 0 && d < tol[t]);
         free(got);
         lg_session_free(s);
         lg_model_free(m);
     }
+    /* the default type keeps the --exact path float32: identical to an explicit f32 cache */
+    lg_model *m = open_tiny(LG_KV_AUTO, 0);
+    s = new_session(m);
+    float *got = eval_copy(s, g_ids, 300);
+    assert_memory_equal(got, ref, (size_t)g_nv * sizeof *got);
+    free(got);
+    lg_session_free(s);
+    lg_model_free(m);
     free(ref);
 }
 

@@ -3,12 +3,14 @@
  * test_model_fast.c — LLaVA-OneVision parity with the transformers reference through the fast
  * kernels ("auto": amx, avx512bf16, ... whatever this CPU runs best), in both precisions (see
  * test_model_parity.h for what is compared):
- *  - accurate (the default, split-bf16 activations), every fixture case, with the README's
- *    float32 bounds: features within 1e-4 x their max magnitude, logits within 1e-3, greedy ids
- *    identical while the reference top1-top2 gap is at least 2x the measured logit error.
- *    Measured on AVX512-BF16 (docs/kernels.md): features 6e-4..1e-3 of tolerances 4.5e-3..5.4e-3
- *    (crop 0) and 1.2e-3..2.2e-3 of ~1e-2 (packed); logits 2.4e-5..7e-5; p03's greedy run is
- *    compared through its 1.4e-4 gap.
+ *  - accurate (the default, split-bf16 activations) with the default KV cache (int16 + a
+ *    scale per head row), every fixture case, with the README's float32 bounds: features within
+ *    1e-4 x their max magnitude, logits within 1e-3, greedy ids identical while the reference
+ *    top1-top2 gap is at least 2x the measured logit error. Measured on AVX512-BF16
+ *    (docs/kernels.md): features 4e-4..8e-4 of tolerances 4.5e-3..5.4e-3 (crop 0) and
+ *    1.2e-3..2.1e-3 of ~1e-2 (packed); logits 2.8e-5..1.6e-4 (f32 cache: 1.4e-5..5e-5); all 32
+ *    greedy steps of every case compared and identical.
+ *  - accurate with a float32 KV cache, three cases, the same bounds.
  *  - bf16 (activations rounded to bf16 once), three cases with bounds ~2x its measured error:
  *    features 3e-2 x max (measured 0.35..0.62 of ~48, 0.77..1.18 of ~110: ~1.1e-2), logits 0.1
  *    (measured 0.013..0.041), greedy while the gap exceeds 2x the logit error.
@@ -35,15 +37,20 @@ int main(void) {
         CASE("p01_rgb_384x384"),
         CASE("p03_rgb_tall_300x900"),
     };
-    g_cfg = (parity_cfg){"auto", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 2.0};
+    g_cfg = (parity_cfg){"auto", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 2.0, LG_KV_AUTO};
     int failed = cmocka_run_group_tests_name("fast kernels, accurate precision", accurate,
                                              open_model, close_model);
-    g_cfg = (parity_cfg){"auto", LG_PRECISION_BF16, 3e-2, 0.1, 2.0};
+    const struct CMUnitTest f32_kv[] = {CASE("text_only"), CASE("p03_rgb_tall_300x900"),
+                                        CASE("p05_rgb_tiny_50x37")};
+    g_cfg = (parity_cfg){"auto", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 2.0, LG_KV_F32};
+    failed += cmocka_run_group_tests_name("fast kernels, accurate precision, f32 KV", f32_kv,
+                                          open_model, close_model);
+    g_cfg = (parity_cfg){"auto", LG_PRECISION_BF16, 3e-2, 0.1, 2.0, LG_KV_AUTO};
     failed +=
         cmocka_run_group_tests_name("fast kernels, bf16 precision", bf16, open_model, close_model);
     if (kern_table_for("amx-emu")) {
         const struct CMUnitTest emu[] = {CASE("text_only"), CASE("p04_rgb_wide_1920x1080")};
-        g_cfg = (parity_cfg){"amx-emu", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 2.0};
+        g_cfg = (parity_cfg){"amx-emu", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 2.0, LG_KV_AUTO};
         failed += cmocka_run_group_tests_name("amx-emu kernels, accurate precision", emu,
                                               open_model, close_model);
     }

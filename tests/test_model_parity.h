@@ -9,8 +9,8 @@
  * error (times g_cfg.gap_factor). The pixels come straight from the fixtures (pixel_values.u8
  * through the README's LUT), so this test does not depend on the image layer.
  * Environment, for a look at other settings: LG_TEST_KERNELS=auto|ref|<table>,
- * LG_TEST_PRECISION=accurate|bf16, LG_TEST_KV=f32|bf16|f16 (the KV cache type), LG_TEST_REPORT=1
- * (print the errors, check nothing).
+ * LG_TEST_PRECISION=accurate|bf16, LG_TEST_KV=f32|i16|bf16|f16 (the KV cache type),
+ * LG_TEST_REPORT=1 (print the errors, check nothing).
  */
 #ifndef LG_TEST_MODEL_PARITY_H
 #define LG_TEST_MODEL_PARITY_H
@@ -36,10 +36,11 @@ typedef struct parity_cfg {
     double feat_rel;   /* features: max |diff| <= feat_rel x max |reference| */
     double logit_tol;  /* last-position logits: max |diff| */
     double gap_factor; /* greedy ids compared while the reference gap >= this x the logit error */
+    lg_kv_type kv;     /* the KV cache type (0: float32) */
 } parity_cfg;
 
 /* The default: the reference kernels (the --exact path) with the README's float32 bounds. */
-static parity_cfg g_cfg = {"ref", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 10.0};
+static parity_cfg g_cfg = {"ref", LG_PRECISION_ACCURATE, 1e-4, 1e-3, 10.0, LG_KV_F32};
 static bool g_report_only;
 
 static int open_model(void **state) {
@@ -50,14 +51,18 @@ static int open_model(void **state) {
     p.kernels = k ? k : g_cfg.kernels;
     p.precision = pr ? (strcmp(pr, "bf16") == 0 ? LG_PRECISION_BF16 : LG_PRECISION_ACCURATE)
                      : g_cfg.precision;
+    p.kv_type = g_cfg.kv;
     const char *kv = getenv("LG_TEST_KV");
     if (kv)
         p.kv_type = strcmp(kv, "bf16") == 0  ? LG_KV_BF16
                     : strcmp(kv, "f16") == 0 ? LG_KV_F16
+                    : strcmp(kv, "i16") == 0 ? LG_KV_I16
                                              : LG_KV_F32;
     g_report_only = getenv("LG_TEST_REPORT") != NULL;
-    print_message("  model: kernels %s, precision %s\n", p.kernels,
-                  p.precision == LG_PRECISION_BF16 ? "bf16" : "accurate");
+    static const char *kv_names[] = {"auto", "f32", "bf16", "f16", "i16"};
+    print_message("  model: kernels %s, precision %s, KV %s\n", p.kernels,
+                  p.precision == LG_PRECISION_BF16 ? "bf16" : "accurate",
+                  kv_names[(int)p.kv_type + 1]);
     lg_error e;
     lg_status s = lg_model_open(dir, &p, &g_model, &e);
     free(dir);

@@ -61,6 +61,8 @@ int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *
 bool app_parse_ll(const char *s, long long lo, long long hi, long long *out);
 /* Parses a whole number in [lo, hi]; false for anything else (NaN included). */
 bool app_parse_double(const char *s, double lo, double hi, double *out);
+/* Parses a KV cache type name: f32, i16, bf16 or f16. */
+bool app_parse_kv_type(const char *s, lg_kv_type *out);
 
 /* The subcommands, each in its own cmd_<name>.c. */
 int cmd_preprocess(int argc, char **argv);

@@ -33,7 +33,7 @@ typedef struct bench_opts {
     int threads, runs;
     long prefill, decode, policy_tokens, verdict_tokens, rationale_tokens;
     lg_precision precision;
-    int kv_type; /* lg_kv_type, or -1: f32 with accurate precision, bf16 with bf16 */
+    lg_kv_type kv_type; /* LG_KV_AUTO (the default): the library's choice, i16 */
 } bench_opts;
 
 /* Shapes read back from config.json (synthetic or real). */
@@ -67,9 +67,9 @@ static void print_help(void) {
            "  --threads N            compute threads (default: one per core)\n"
            "  --precision P          fast kernels' activations: accurate (default; two bf16\n"
            "                         halves) or bf16 (rounded once: faster, less exact)\n"
-           "  --kv-type T            KV cache: f32, bf16, f16 (default: f32 with accurate\n"
-           "                         precision, bf16 with bf16; a 16-bit cache alone moves the\n"
-           "                         logits by ~1e-3..1e-2)\n"
+           "  --kv-type T            KV cache: i16 (default: int16 with a scale per head row,\n"
+           "                         half of f32, logits within ~2e-4 of it), f32, bf16 or f16\n"
+           "                         (these two move the logits by ~1e-3..1e-2)\n"
            "  --keep DIR             write the synthetic model to DIR and keep it\n"
            "  -h, --help             show this help\n");
 }
@@ -709,7 +709,10 @@ static const char *precision_name(const bench *b) {
 }
 
 static const char *kv_name(const bench *b) {
-    return b->kv == LG_KV_BF16 ? "bf16" : b->kv == LG_KV_F16 ? "f16" : "f32";
+    return b->kv == LG_KV_BF16  ? "bf16"
+           : b->kv == LG_KV_F16 ? "f16"
+           : b->kv == LG_KV_I16 ? "i16"
+                                : "f32";
 }
 
 static void print_table(const bench *b) {
@@ -788,7 +791,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                       .policy_tokens = 1120,
                       .verdict_tokens = 24,
                       .rationale_tokens = 160,
-                      .kv_type = -1};
+                      .kv_type = LG_KV_AUTO};
     bool runs_set = false, prefill_set = false, decode_set = false;
     long long v;
     int c;
@@ -842,16 +845,13 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             else
                 return app_usage_error(CMD, "--precision: accurate or bf16, not '%s'", optarg);
             break;
-        case 'k':
-            if (strcmp(optarg, "f32") == 0)
-                o->kv_type = LG_KV_F32;
-            else if (strcmp(optarg, "bf16") == 0)
-                o->kv_type = LG_KV_BF16;
-            else if (strcmp(optarg, "f16") == 0)
-                o->kv_type = LG_KV_F16;
-            else
-                return app_usage_error(CMD, "--kv-type: f32, bf16 or f16, not '%s'", optarg);
+        case 'k': {
+            lg_kv_type t;
+            if (!app_parse_kv_type(optarg, &t))
+                return app_usage_error(CMD, "--kv-type: f32, i16, bf16 or f16, not '%s'", optarg);
+            o->kv_type = t;
             break;
+        }
         case 'h':
             print_help();
             return -1;
@@ -909,10 +909,8 @@ static int run_stages(bench *b) {
     lg_model_params mp = lg_model_params_default();
     mp.n_threads = b->o.threads;
     mp.precision = b->o.precision;
-    mp.kv_type = b->o.kv_type >= 0                   ? (lg_kv_type)b->o.kv_type
-                 : mp.precision == LG_PRECISION_BF16 ? LG_KV_BF16
-                                                     : LG_KV_F32;
-    b->kv = mp.kv_type;
+    mp.kv_type = b->o.kv_type;
+    b->kv = mp.kv_type == LG_KV_AUTO ? LG_KV_I16 : mp.kv_type; /* what AUTO is with fast kernels */
     /* The default open packs each weight on its first use; timed alone, then the model the
      * stages use is opened with every weight packed at once, so no stage pays for packing. */
     double t0 = now();

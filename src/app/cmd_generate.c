@@ -67,7 +67,9 @@ static void print_help(void) {
         "                             two bf16 halves, logits within ~1e-4 of --exact) or bf16\n"
         "                             (rounded once: faster, logits off by ~1e-2)\n"
         "      --threads N            compute threads (default: one per core)\n"
-        "      --kv-type T            KV cache type: f32 (default), bf16, f16\n"
+        "      --kv-type T            KV cache type: i16 (default; int16 + a scale per head\n"
+        "                             row, half of f32, logits within ~2e-4 of it; f32 with\n"
+        "                             --exact), f32, bf16 or f16\n"
         "      --no-prepack           keep the fast kernels from repacking the weights on first\n"
         "                             use (slower products, no packed copy in memory)\n"
         "  -h, --help                 show this help\n");
@@ -187,14 +189,9 @@ static int parse(int argc, char **argv, gen_opts *o) {
             o->mp.n_threads = (int)v;
             break;
         case OPT_KV:
-            if (strcmp(optarg, "f32") == 0)
-                o->mp.kv_type = LG_KV_F32;
-            else if (strcmp(optarg, "bf16") == 0)
-                o->mp.kv_type = LG_KV_BF16;
-            else if (strcmp(optarg, "f16") == 0)
-                o->mp.kv_type = LG_KV_F16;
-            else
-                return app_usage_error(CMD, "--kv-type must be f32, bf16 or f16");
+            if (!app_parse_kv_type(optarg, &o->mp.kv_type))
+                return app_usage_error(CMD, "--kv-type must be f32, i16, bf16 or f16, not '%s'",
+                                       optarg);
             break;
         case OPT_NO_PREPACK:
             o->mp.prepack = 0;

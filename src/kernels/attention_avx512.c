@@ -23,11 +23,18 @@
 #define QB 16       /* query rows per task */
 #define MIN_TILED 8 /* fewer query rows: the direct path */
 
-INLINE __m512 load_kv(const void *base, lg_dtype dt, int64_t idx, __mmask16 mk) {
-    if (dt == LG_DT_F32) return _mm512_maskz_loadu_ps(mk, (const float *)base + idx);
-    __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)base + idx);
+/* Values c..c+15 (masked by mk) of the head row of hd values that starts at element `row` of a
+ * KV cache of dtype dt, as float32 (LG_DT_I16S: times the row's scale, as ref.c does). */
+INLINE __m512 load_kv(const void *base, lg_dtype dt, int64_t row, int hd, int64_t c, __mmask16 mk) {
+    if (dt == LG_DT_F32) return _mm512_maskz_loadu_ps(mk, (const float *)base + row + c);
+    __m256i h = _mm256_maskz_loadu_epi16(mk, (const uint16_t *)base + row + c);
     if (dt == LG_DT_BF16)
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    if (dt == LG_DT_I16S) /* no lanes: maybe a padding key past the cache, scale unread */
+        return mk == 0 ? _mm512_setzero_ps()
+                       : _mm512_mul_ps(
+                             _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(h)),
+                             _mm512_set1_ps(kern_i16s_scale((const int16_t *)base + row, hd)));
     return _mm512_cvtph_ps(h);
 }
 
@@ -85,7 +92,7 @@ INLINE void dscores(const attn_job *j, int NV, int HC, const float *q0, int64_t 
         for (int64_t u = 0; u < n; u++) {
             __m512 kv[8];
             for (int c = 0; c < NV; c++)
-                kv[c] = load_kv(j->k, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
+                kv[c] = load_kv(j->k, j->dt, (t0 + u) * j->kv_stride + koff, hd, c * 16,
                                 tmask(hd - c * 16));
             for (int h = 0; h < HC; h++) {
                 if (h >= hc) break;
@@ -109,7 +116,7 @@ INLINE void dpv(const attn_job *j, int NV, int HC, int64_t koff, int64_t t0, int
         for (int64_t u = 0; u < n; u++) {
             __m512 vv[8];
             for (int c = 0; c < NV; c++)
-                vv[c] = load_kv(j->v, j->dt, (t0 + u) * j->kv_stride + koff + c * 16,
+                vv[c] = load_kv(j->v, j->dt, (t0 + u) * j->kv_stride + koff, hd, c * 16,
                                 tmask(hd - c * 16));
             for (int h = 0; h < HC; h++) {
                 if (h >= hc) break;
@@ -201,7 +208,7 @@ static void direct_task(void *arg, int ith, int nth) {
         int g = (int)(t / j->n_split % j->n_head_kv);
         int64_t sp = t % j->n_split, t0 = sp * chunk, t1 = t0 + chunk, n_vis = visible(j, i);
         if (t1 > n_vis) t1 = n_vis;
-        int64_t koff = (int64_t)g * hd;
+        int64_t koff = g * kern_kv_head_elems(j->dt, hd);
         float *part = j->part + t * G * (hd + 2); /* per head: m, l, o[hd] */
         for (int hh = 0; hh < G; hh++) {
             part[hh * (hd + 2)] = -INFINITY;
@@ -277,11 +284,11 @@ static void convert_kv_task(void *arg, int ith, int nth) {
             for (int d = 0; d < j->hdp; d++) vf[d] = 0.0f;
             continue;
         }
-        int64_t off = t * j->kv_stride + (int64_t)g * hd;
+        int64_t off = t * j->kv_stride + g * kern_kv_head_elems(j->dt, (int)hd);
         for (int64_t c = 0; c < hd; c += 16) {
             __mmask16 mk = tmask(hd - c);
-            _mm512_storeu_ps(tmp + c, load_kv(j->k, j->dt, off + c, mk));
-            _mm512_store_ps(vf + c, load_kv(j->v, j->dt, off + c, mk));
+            _mm512_storeu_ps(tmp + c, load_kv(j->k, j->dt, off, (int)hd, c, mk));
+            _mm512_store_ps(vf + c, load_kv(j->v, j->dt, off, (int)hd, c, mk));
         }
         for (int64_t d = 0; d < hd; d++) kt[d * j->nkp + t] = tmp[d];
     }
@@ -538,12 +545,12 @@ static void convert_kv_bf16_task(void *arg, int ith, int nth) {
         uint32_t *vp = j->vp + ((int64_t)g * np + t2) * j->hdp;
         __m512i vlo[8], vhi[8];
         for (int e = 0; e < 2; e++) {
-            int64_t t = 2 * t2 + e, off = t * j->kv_stride + (int64_t)g * hd;
+            int64_t t = 2 * t2 + e, off = t * j->kv_stride + g * kern_kv_head_elems(j->dt, (int)hd);
             bool real = t < j->n_kv; /* padding keys: zeros, masked out of every softmax */
             for (int64_t c = 0; c < j->hdp; c += 16) {
                 __mmask16 mk = real ? tmask(hd - c) : 0;
-                __m512 kv = load_kv(j->k, j->dt, off + c, mk);
-                __m512 vv = load_kv(j->v, j->dt, off + c, mk);
+                __m512 kv = load_kv(j->k, j->dt, off, (int)hd, c, mk);
+                __m512 vv = load_kv(j->v, j->dt, off, (int)hd, c, mk);
                 _mm256_store_si256((__m256i *)(kb[e] + c), (__m256i)_mm512_cvtneps_pbh(kv));
                 __m512i v32 = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(vv));
                 if (e == 0)

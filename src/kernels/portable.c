@@ -64,15 +64,25 @@ typedef struct pat_job {
     kern_ctx *kc;
 } pat_job;
 
-static float kv_get(const void *base, lg_dtype t, int64_t idx) {
-    if (t == LG_DT_F32) return ((const float *)base)[idx];
-    uint16_t h = ((const uint16_t *)base)[idx];
-    return t == LG_DT_BF16 ? lg_bf16_to_f32(h) : lg_f16_to_f32(h);
+/* One head row (starting at element row_off) as float32. */
+static void kv_row(const void *base, lg_dtype t, int64_t row_off, int hd, float *out) {
+    if (t == LG_DT_F32) {
+        memcpy(out, (const float *)base + row_off, (size_t)hd * 4);
+    } else if (t == LG_DT_I16S) {
+        const int16_t *row = (const int16_t *)base + row_off;
+        float s = kern_i16s_scale(row, hd);
+        for (int d = 0; d < hd; d++) out[d] = (float)row[d] * s;
+    } else {
+        const uint16_t *h = (const uint16_t *)base + row_off;
+        for (int d = 0; d < hd; d++)
+            out[d] = t == LG_DT_BF16 ? lg_bf16_to_f32(h[d]) : lg_f16_to_f32(h[d]);
+    }
 }
 
 static void pat_task(void *arg, int ith, int nth) {
     pat_job *j = arg;
     int group = j->n_head / j->n_head_kv, hd = j->hd;
+    int64_t he = kern_kv_head_elems(j->dt, hd);
     float *score =
         kern_scratch(j->kc, KERN_SCRATCH_THREAD0 + ith, (size_t)(j->n_kv + 1 + hd * 2) * 4);
     float *kr = score + j->n_kv + 1, *acc = kr + hd;
@@ -85,14 +95,15 @@ static void pat_task(void *arg, int ith, int nth) {
         if (n_vis > j->n_kv) n_vis = j->n_kv;
         const float *qi = j->q + i * j->q_stride + (int64_t)h * hd;
         for (int64_t s = 0; s < n_vis; s++) {
-            for (int d = 0; d < hd; d++) kr[d] = kv_get(j->k, j->dt, s * j->kv_stride + g * hd + d);
+            kv_row(j->k, j->dt, s * j->kv_stride + g * he, hd, kr);
             score[s] = dot8(qi, kr, hd) * j->scale;
         }
         kern_softmax(score, n_vis);
         for (int d = 0; d < hd; d++) acc[d] = 0.0f;
-        for (int64_t s = 0; s < n_vis; s++)
-            for (int d = 0; d < hd; d++)
-                acc[d] += score[s] * kv_get(j->v, j->dt, s * j->kv_stride + g * hd + d);
+        for (int64_t s = 0; s < n_vis; s++) {
+            kv_row(j->v, j->dt, s * j->kv_stride + g * he, hd, kr);
+            for (int d = 0; d < hd; d++) acc[d] += score[s] * kr[d];
+        }
         memcpy(j->out + i * (int64_t)j->n_head * hd + (int64_t)h * hd, acc, (size_t)hd * 4);
     }
 }

@@ -74,17 +74,24 @@ void kern_weight_row_f32(const kern_weight *w, int64_t r, float *out) {
         for (int64_t i = 0; i < n; i++) out[i] = lg_f16_to_f32(p[i]);
         break;
     }
+    case LG_DT_I16S: /* a KV-cache format, never a weight */
+        abort();
     }
 }
 
-static float kv_at(const void *base, lg_dtype t, int64_t idx) {
+/* Value d of the head row starting at element row_off of a KV cache of dtype t. */
+static float kv_at(const void *base, lg_dtype t, int64_t row_off, int head_dim, int d) {
     switch (t) {
     case LG_DT_F32:
-        return ((const float *)base)[idx];
+        return ((const float *)base)[row_off + d];
     case LG_DT_BF16:
-        return lg_bf16_to_f32(((const uint16_t *)base)[idx]);
+        return lg_bf16_to_f32(((const uint16_t *)base)[row_off + d]);
     case LG_DT_F16:
-        return lg_f16_to_f32(((const uint16_t *)base)[idx]);
+        return lg_f16_to_f32(((const uint16_t *)base)[row_off + d]);
+    case LG_DT_I16S: {
+        const int16_t *row = (const int16_t *)base + row_off;
+        return (float)row[d] * kern_i16s_scale(row, head_dim);
+    }
     }
     return 0.0f;
 }
@@ -115,6 +122,7 @@ static void ref_attention(kern_ctx *kc, float *out, const float *q, const void *
                           int64_t q_pos0, float scale) {
     (void)kc;
     int group = n_head / n_head_kv;
+    int64_t head_elems = kern_kv_head_elems(kv_dtype, head_dim);
     float *score = malloc((size_t)(n_kv > 0 ? n_kv : 1) * sizeof *score);
     if (!score) abort();
     for (int64_t i = 0; i < n_q; i++) {
@@ -126,7 +134,7 @@ static void ref_attention(kern_ctx *kc, float *out, const float *q, const void *
             for (int64_t j = 0; j < n_vis; j++) {
                 float s = 0.0f;
                 for (int d = 0; d < head_dim; d++)
-                    s += qi[d] * kv_at(k, kv_dtype, j * kv_stride + (int64_t)g * head_dim + d);
+                    s += qi[d] * kv_at(k, kv_dtype, j * kv_stride + g * head_elems, head_dim, d);
                 score[j] = s * scale;
             }
             kern_softmax(score, n_vis);
@@ -135,7 +143,7 @@ static void ref_attention(kern_ctx *kc, float *out, const float *q, const void *
             for (int64_t j = 0; j < n_vis; j++)
                 for (int d = 0; d < head_dim; d++)
                     oi[d] +=
-                        score[j] * kv_at(v, kv_dtype, j * kv_stride + (int64_t)g * head_dim + d);
+                        score[j] * kv_at(v, kv_dtype, j * kv_stride + g * head_elems, head_dim, d);
         }
     }
     free(score);

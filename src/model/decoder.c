@@ -84,7 +84,7 @@ static void attention_block(lg_session *s, int il, float *x, int64_t n, dec_buf 
     const dec_layer *l = &s->model->w.dec.layers[il];
     kv_cache *kv = &s->kv;
     int64_t d = c->n_embd, nq = (int64_t)c->n_head * c->head_dim;
-    int64_t nkv = (int64_t)c->n_head_kv * c->head_dim, pos0 = kv->n;
+    int64_t pos0 = kv->n;
     kern_op_rmsnorm(s->kc, b->h, x, l->ln1, n, d, c->eps);
     kern_matmul(s->kc, b->q, b->h, &l->q, l->q_b, n);
     kern_matmul(s->kc, b->k, b->h, &l->k, l->k_b, n);
@@ -94,7 +94,7 @@ static void attention_block(lg_session *s, int il, float *x, int64_t n, dec_buf 
     kv_store(kv, il, pos0, n, b->k, b->v);
     float scale = (float)(1.0 / sqrt((double)c->head_dim));
     kern_attention(s->kc, b->att, b->q, kv->k[il], kv->v[il], kv->dtype, n, pos0 + n, c->n_head,
-                   c->n_head_kv, c->head_dim, nq, nkv, true, pos0, scale);
+                   c->n_head_kv, c->head_dim, nq, kv->row, true, pos0, scale);
     kern_matmul(s->kc, b->h, b->att, &l->o, l->o_b, n);
     kern_op_add(s->kc, x, b->h, n * d);
 }

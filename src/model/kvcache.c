@@ -1,19 +1,21 @@
 /*
  * kvcache.c — the per-session key/value cache of the decoder: for every layer, one row of
- * n_head_kv*head_dim keys and values per position, in float32 (exact) or bf16/f16 (half the
- * memory). It grows geometrically up to the session's context limit, so a short prompt does not
- * pay for a 32k-token cache; truncation only moves the fill mark.
+ * n_head_kv*head_dim keys and values per position, in float32 (exact), int16 with one scale per
+ * head row (LG_DT_I16S: half the memory, within the float32 bounds on the fixtures) or bf16/f16
+ * (half the memory, visibly less exact). It grows geometrically up to the session's context limit,
+ * so a short prompt does not pay for a 32k-token cache; truncation only moves the fill mark.
  */
 #include "model.h"
 
 #include <string.h>
 
-lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int64_t row, int64_t max,
-                  lg_error *err) {
+lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int n_head_kv, int head_dim,
+                  int64_t max, lg_error *err) {
     memset(kv, 0, sizeof *kv);
     kv->dtype = dtype;
     kv->n_layer = n_layer;
-    kv->row = row;
+    kv->head_dim = head_dim;
+    kv->row = (int64_t)n_head_kv * kern_kv_head_elems(dtype, head_dim);
     kv->max = max;
     kv->k = lg_calloc((size_t)n_layer, sizeof *kv->k);
     kv->v = lg_calloc((size_t)n_layer, sizeof *kv->v);
@@ -49,7 +51,17 @@ lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err) {
     return LG_OK;
 }
 
-static void store_rows(void *dst, lg_dtype dt, const float *src, int64_t n) {
+/* Stores n positions of n_head_kv * head_dim values (src is dense) into the cache layout. */
+static void store_rows(const kv_cache *kv, void *dst, const float *src, int64_t n_pos) {
+    lg_dtype dt = kv->dtype;
+    if (dt == LG_DT_I16S) {
+        int hd = kv->head_dim;
+        int64_t heads = n_pos * (kv->row / kern_kv_head_elems(dt, hd));
+        for (int64_t h = 0; h < heads; h++)
+            kern_i16s_quantize(src + h * hd, hd, (int16_t *)dst + h * (hd + 2));
+        return;
+    }
+    int64_t n = n_pos * kv->row;
     switch (dt) {
     case LG_DT_F32:
         memcpy(dst, src, (size_t)n * sizeof *src);
@@ -60,14 +72,16 @@ static void store_rows(void *dst, lg_dtype dt, const float *src, int64_t n) {
     case LG_DT_F16:
         for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = lg_f32_to_f16(src[i]);
         break;
+    case LG_DT_I16S: /* above */
+        break;
     }
 }
 
 void kv_store(kv_cache *kv, int il, int64_t pos, int64_t n, const float *k, const float *v) {
     LG_ASSERT(pos >= 0 && pos + n <= kv->cap);
     size_t off = (size_t)pos * (size_t)kv->row * lg_dtype_size(kv->dtype);
-    store_rows((uint8_t *)kv->k[il] + off, kv->dtype, k, n * kv->row);
-    store_rows((uint8_t *)kv->v[il] + off, kv->dtype, v, n * kv->row);
+    store_rows(kv, (uint8_t *)kv->k[il] + off, k, n);
+    store_rows(kv, (uint8_t *)kv->v[il] + off, v, n);
 }
 
 void kv_free(kv_cache *kv) {

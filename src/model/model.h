@@ -209,15 +209,16 @@ void mdl_scratch_free(mdl_scratch *s);
 typedef struct kv_cache {
     lg_dtype dtype;
     int n_layer;
-    int64_t row;   /* elements per position: n_head_kv * head_dim */
+    int head_dim;
+    int64_t row;   /* elements per position: n_head_kv * kern_kv_head_elems(dtype, head_dim) */
     int64_t cap;   /* positions allocated */
     int64_t max;   /* positions allowed */
     int64_t n;     /* positions filled */
     void **k, **v; /* per layer: (cap, row) of dtype */
 } kv_cache;
 
-lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int64_t row, int64_t max,
-                  lg_error *err);
+lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int n_head_kv, int head_dim,
+                  int64_t max, lg_error *err);
 /* Makes room for `n_new` more positions (grows geometrically up to `max`). */
 lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err);
 /* Stores rows [pos, pos+n) of layer il from float32 k and v (n x row). */

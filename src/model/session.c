@@ -45,8 +45,8 @@ lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *e
     }
     kern_ctx_set_precision(s->kc, model->precision);
     const dec_config *d = &model->cfg.dec;
-    lg_status st = kv_init(&s->kv, model->kv_dtype, d->n_layer, (int64_t)d->n_head_kv * d->head_dim,
-                           model->n_ctx, err);
+    lg_status st =
+        kv_init(&s->kv, model->kv_dtype, d->n_layer, d->n_head_kv, d->head_dim, model->n_ctx, err);
     if (st != LG_OK) {
         kern_ctx_free(s->kc);
         lg_free(s);
