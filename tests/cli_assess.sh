@@ -92,6 +92,8 @@ status_is 2 assess --model "$model" --rationale sometimes x.png
 status_is 2 assess --model "$model" --bogus x.png
 status_is 2 assess --model "$model" --top-p 2 x.png
 status_is 2 assess --model "$model" --precision fp8 x.png
+status_is 2 assess --model "$model" --kv-type q4 x.png
+status_is 0 assess "${common[@]}" --rationale never --kv-type f32 "$fx/images/p05_rgb_tiny_50x37.png"
 status_is 0 assess "${common[@]}" --rationale never --precision bf16 "$fx/images/p05_rgb_tiny_50x37.png"
 status_is 0 assess "${common[@]}" --rationale never --exact "$fx/images/p05_rgb_tiny_50x37.png"
 status_is 0 assess --help

@@ -28,6 +28,7 @@ typedef struct assess_opts {
     out_format format;
     bool fail_on_unsafe, progress, exact;
     lg_precision precision;
+    lg_kv_type kv_type;
     int threads;
     lg_assess_params ap;
     lg_image_options io;
@@ -63,6 +64,8 @@ static void print_help(void) {
            "      --exact              plain float32 reference kernels\n"
            "      --precision P        accurate (default: split-bf16 activations, near float32)\n"
            "                           or bf16 (fastest; logits off by ~1e-2)\n"
+           "      --kv-type T          KV cache: i16 (default; int16 + a scale per head row,\n"
+           "                           half of f32), f32, bf16 or f16 (--exact: f32)\n"
            "      --progress           report progress on stderr\n"
            "  -h, --help               show this help\n"
            "\n"
@@ -85,6 +88,7 @@ enum {
     OPT_FAIL_UNSAFE,
     OPT_EXACT,
     OPT_PRECISION,
+    OPT_KV,
     OPT_PROGRESS,
 };
 
@@ -108,6 +112,7 @@ static const struct option long_opts[] = {
     {"threads", required_argument, NULL, 't'},
     {"exact", no_argument, NULL, OPT_EXACT},
     {"precision", required_argument, NULL, OPT_PRECISION},
+    {"kv-type", required_argument, NULL, OPT_KV},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -213,6 +218,11 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
                 o->precision = LG_PRECISION_BF16;
             else
                 return app_usage_error(CMD, "--precision must be accurate or bf16");
+            break;
+        case OPT_KV:
+            if (!app_parse_kv_type(optarg, &o->kv_type))
+                return app_usage_error(CMD, "--kv-type must be f32, i16, bf16 or f16, not '%s'",
+                                       optarg);
             break;
         case OPT_PROGRESS:
             o->progress = true;
@@ -409,7 +419,8 @@ static int assess_one(const assess_opts *o, lg_guard *g, const lg_policy *pol, c
 }
 
 int cmd_assess(int argc, char **argv) {
-    assess_opts o = {.ap = lg_assess_params_default(), .io = lg_image_options_default()};
+    assess_opts o = {
+        .ap = lg_assess_params_default(), .io = lg_image_options_default(), .kv_type = LG_KV_AUTO};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     path_list paths = {0};
@@ -424,6 +435,7 @@ int cmd_assess(int argc, char **argv) {
     gp.model.kernels = o.exact ? "ref" : "auto";
     gp.model.n_threads = o.threads;
     gp.model.precision = o.precision;
+    gp.model.kv_type = o.kv_type;
     gp.chat_template = o.chat_template;
     lg_guard *g = NULL;
     lg_policy *pol = NULL;
