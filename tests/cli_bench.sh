@@ -38,6 +38,9 @@ grep -q "Usage: llavaguard bench" "$tmp/out" || fail "--help prints no usage"
 status_is 1 bench --model "$tmp/no-such-model" --quick
 status_is 2 bench --model "$fx/llava-ov-tiny" --precision fp8
 status_is 2 bench --model "$fx/llava-ov-tiny" --kv-type q4
+# a folder that cannot be made: a clear error before anything is written
+status_is 1 bench --synthetic 0.5b --keep /proc/llavaguard-no/such --quick --no-exact
+grep -q "cannot create" "$tmp/err" || fail "bench --keep in an impossible place says why"
 
 status_is 0 bench --model "$fx/llava-ov-tiny" --runs 1 --json --prefill 16 --decode 2 --threads 2
 /usr/bin/python3 - "$tmp/out" <<'PY' || fail "bench --json output"

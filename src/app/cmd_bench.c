@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -873,6 +875,40 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     return 0;
 }
 
+/* Bytes of the synthetic checkpoint's tensors (bf16). */
+static uint64_t synthetic_bytes(const dims *d) {
+    tensor_list l = {0};
+    list_tensors(d, &l);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < l.n; i++) bytes += (uint64_t)numel(&l.t[i]) * 2;
+    free(l.t);
+    return bytes;
+}
+
+/* Refuses before writing anything when the folder's file system or this machine's memory
+ * cannot hold the checkpoint (a 7b run needs ~16 GB of each): a clear message instead of a
+ * full disk half-way or the kernel's OOM killer. */
+static int check_room(const char *dir, uint64_t need) {
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) == 0) {
+        uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        if (avail < need + need / 50)
+            return app_fail(CMD,
+                            "the synthetic model needs %.1f GB free in %s, which has %.1f GB; set "
+                            "TMPDIR or --keep DIR to a larger file system",
+                            need / 1e9, dir, avail / 1e9);
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && (uint64_t)pages * (uint64_t)page < need + need / 10)
+        return app_fail(CMD,
+                        "the synthetic model needs about %.1f GB of memory; this machine has "
+                        "%.1f GB",
+                        need * 1.1 / 1e9, (double)pages * (double)page / 1e9);
+    return 0;
+}
+
+static void remove_synthetic(const char *dir);
+
 static int make_synthetic(bench *b, char *tmpl, size_t tmpl_size) {
     const preset *p = NULL;
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
@@ -880,15 +916,24 @@ static int make_synthetic(bench *b, char *tmpl, size_t tmpl_size) {
     if (!p) return app_usage_error(CMD, "--synthetic: 0.5b or 7b, not '%s'", b->o.synthetic);
     if (b->o.keep) {
         snprintf(tmpl, tmpl_size, "%s", b->o.keep);
+        if (mkdir(tmpl, 0755) != 0 && errno != EEXIST)
+            return app_fail(CMD, "cannot create %s: %s", tmpl, strerror(errno));
     } else {
         const char *tmp = getenv("TMPDIR");
         snprintf(tmpl, tmpl_size, "%s/llavaguard-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(tmpl))
             return app_fail(CMD, "cannot create a temporary folder: %s", strerror(errno));
     }
+    int rc = check_room(tmpl, synthetic_bytes(&p->d));
+    if (rc != 0) {
+        if (!b->o.keep) rmdir(tmpl);
+        return rc;
+    }
     if (!b->o.json) fprintf(stderr, "bench: writing the synthetic %s model to %s\n", p->name, tmpl);
-    if (write_configs(tmpl, &p->d) != 0 || write_safetensors(tmpl, &p->d) != 0)
-        return app_fail(CMD, "cannot write the synthetic model to %s", tmpl);
+    if (write_configs(tmpl, &p->d) != 0 || write_safetensors(tmpl, &p->d) != 0) {
+        remove_synthetic(tmpl); /* nothing half-written stays behind */
+        return app_fail(CMD, "cannot write the synthetic model to %s (disk full?)", tmpl);
+    }
     b->dir = tmpl;
     return 0;
 }
