@@ -207,12 +207,29 @@ static const at_case AT[] = {
     {"qwen0.5b prefill attn", 4096, 4096, 14, 2, 64, true, LG_DT_BF16},
     {"qwen0.5b prefill attn", 4096, 4096, 14, 2, 64, true, LG_DT_F32}, /* accurate's default */
     {"qwen0.5b decode attn", 1, 4096, 14, 2, 64, true, LG_DT_BF16},
+    {"qwen0.5b decode attn", 1, 5888, 14, 2, 64, true, LG_DT_I16S}, /* a verdict's context */
 };
+
+/* A KV cache for case c: random values, quantized per head row for LG_DT_I16S. */
+static void *rand_kv(const at_case *c) {
+    int64_t he = kern_kv_head_elems(c->dt, c->hd), n = c->n_kv * c->n_head_kv;
+    if (c->dt != LG_DT_I16S) return rand_buf(c->dt, (size_t)(n * c->hd));
+    int16_t *p = malloc((size_t)(n * he) * 2);
+    float *row = rand_buf(LG_DT_F32, (size_t)c->hd);
+    if (!p) exit(1);
+    for (int64_t r = 0; r < n; r++) {
+        for (int d = 0; d < c->hd; d++) row[d] = frand() * 0.05f;
+        kern_i16s_quantize(row, c->hd, p + r * he);
+    }
+    free(row);
+    return p;
+}
 
 static double time_attention(kern_ctx *kc, const at_case *c, float *out, const float *q,
                              const void *k, const void *v, int64_t n_q, int reps) {
     double t[32];
-    int64_t qs = (int64_t)c->n_head * c->hd, ks = (int64_t)c->n_head_kv * c->hd;
+    int64_t qs = (int64_t)c->n_head * c->hd,
+            ks = (int64_t)c->n_head_kv * kern_kv_head_elems(c->dt, c->hd);
     int64_t pos0 = c->causal ? c->n_kv - n_q : 0;
     for (int r = 0; r <= reps; r++) {
         double t0 = now();
@@ -227,8 +244,7 @@ static double time_attention(kern_ctx *kc, const at_case *c, float *out, const f
 static void bench_attention(const at_case *c, kern_ctx **ctx, int n_ctx, kern_ctx *ref,
                             const limits *lim) {
     float *q = rand_buf(LG_DT_F32, (size_t)(c->n_q * c->n_head * c->hd));
-    void *k = rand_buf(c->dt, (size_t)(c->n_kv * c->n_head_kv * c->hd));
-    void *v = rand_buf(c->dt, (size_t)(c->n_kv * c->n_head_kv * c->hd));
+    void *k = rand_kv(c), *v = rand_kv(c);
     float *out = malloc((size_t)(c->n_q * c->n_head * c->hd) * 4);
     double pairs = c->causal && c->n_q == c->n_kv ? (double)c->n_q * (c->n_q + 1) / 2
                                                   : (double)c->n_q * (double)c->n_kv;

@@ -23,6 +23,37 @@
 #define QB 16       /* query rows per task */
 #define MIN_TILED 8 /* fewer query rows: the direct path */
 
+/* Instantiates CALL(NV) for the vector count nvec (1..8): NV is then a constant, so the
+ * accumulator arrays below live in registers. Without it gcc keeps them on the stack and tests
+ * the vector count inside the key loop (seen in perf: the f32 P.V ran at half the FMA rate). */
+#define NV_DISPATCH(nvec, CALL)                                                                    \
+    switch (nvec) {                                                                                \
+    case 1:                                                                                        \
+        CALL(1);                                                                                   \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        CALL(2);                                                                                   \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        CALL(3);                                                                                   \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        CALL(4);                                                                                   \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        CALL(5);                                                                                   \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        CALL(6);                                                                                   \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        CALL(7);                                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        CALL(8);                                                                                   \
+        break;                                                                                     \
+    }
+
 /* Values c..c+15 (masked by mk) of the head row of hd values that starts at element `row` of a
  * KV cache of dtype dt, as float32 (LG_DT_I16S: times the row's scale, as ref.c does). */
 INLINE __m512 load_kv(const void *base, lg_dtype dt, int64_t row, int hd, int64_t c, __mmask16 mk) {
@@ -76,121 +107,113 @@ static int64_t visible(const attn_job *j, int64_t i) {
 
 #define SPLIT_MIN_KEYS 256
 
-/* Scores of the group's heads for keys [t0, t0+n): the query rows of HC heads stay in
- * registers while each key row is converted once (NV vectors of 16 head dims). */
-INLINE void dscores(const attn_job *j, int NV, int HC, const float *q0, int64_t koff, int64_t t0,
-                    int64_t n, float *score, int64_t chunk) {
+/* Lane u of the result = the sum of a[u]'s 16 lanes: the 16 dot products of a key block in one
+ * vector, with 45 shuffles and adds instead of 16 horizontal reductions. Pairs are merged
+ * within 128-bit lanes (unpack of floats, then of float pairs: each lane then holds 4 partial
+ * sums for 4 keys), then across lanes (shuffle_f32x4 twice). */
+INLINE __m512 hsum16(const __m512 a[16]) {
+    __m512 s2[8], s4[4];
+    for (int i = 0; i < 8; i++) /* per lane: a0+a2, b0+b2, a1+a3, b1+b3 */
+        s2[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                              _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++) { /* per lane: the 4 partial sums of keys 4i..4i+3 */
+        __m512d x = _mm512_castps_pd(s2[2 * i]), y = _mm512_castps_pd(s2[2 * i + 1]);
+        s4[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                              _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    __m512 u01 = _mm512_add_ps(_mm512_shuffle_f32x4(s4[0], s4[1], 0x88),
+                               _mm512_shuffle_f32x4(s4[0], s4[1], 0xdd));
+    __m512 u23 = _mm512_add_ps(_mm512_shuffle_f32x4(s4[2], s4[3], 0x88),
+                               _mm512_shuffle_f32x4(s4[2], s4[3], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, 0x88),
+                         _mm512_shuffle_f32x4(u01, u23, 0xdd));
+}
+
+/* Scores of the group's heads for keys [t0, t0+n), 16 keys at a time: the block's key rows are
+ * converted to f32 once (kb) and serve every head of the group; per head, 16 dot-product
+ * accumulators (NV vectors of head dims each) are reduced together by hsum16. */
+INLINE void dscores(const attn_job *j, int NV, const float *q0, int64_t koff, int64_t t0, int64_t n,
+                    float *score, int64_t chunk) {
     int hd = j->hd;
-    for (int h0 = 0; h0 < j->group; h0 += HC) {
-        int hc = j->group - h0 < HC ? j->group - h0 : HC;
-        __m512 qv[4][8];
-        for (int h = 0; h < HC; h++)
+    float kb[16][128] __attribute__((aligned(64)));
+    __m512 sc = _mm512_set1_ps(j->scale);
+    for (int64_t u0 = 0; u0 < n; u0 += 16) {
+        int nb = n - u0 < 16 ? (int)(n - u0) : 16;
+        for (int u = 0; u < 16; u++)
             for (int c = 0; c < NV; c++)
-                qv[h][c] = h < hc ? _mm512_maskz_loadu_ps(tmask(hd - c * 16),
-                                                          q0 + (int64_t)(h0 + h) * hd + c * 16)
-                                  : _mm512_setzero_ps();
-        for (int64_t u = 0; u < n; u++) {
-            __m512 kv[8];
+                _mm512_store_ps(kb[u] + c * 16,
+                                u < nb ? load_kv(j->k, j->dt, (t0 + u0 + u) * j->kv_stride + koff,
+                                                 hd, c * 16, tmask(hd - c * 16))
+                                       : _mm512_setzero_ps());
+        for (int h = 0; h < j->group; h++) {
+            __m512 qv[8], acc[16];
             for (int c = 0; c < NV; c++)
-                kv[c] = load_kv(j->k, j->dt, (t0 + u) * j->kv_stride + koff, hd, c * 16,
-                                tmask(hd - c * 16));
+                qv[c] = _mm512_maskz_loadu_ps(tmask(hd - c * 16), q0 + (int64_t)h * hd + c * 16);
+            for (int u = 0; u < 16; u++) {
+                acc[u] = _mm512_mul_ps(qv[0], _mm512_load_ps(kb[u]));
+                for (int c = 1; c < NV; c++)
+                    acc[u] = _mm512_fmadd_ps(qv[c], _mm512_load_ps(kb[u] + c * 16), acc[u]);
+            }
+            _mm512_mask_storeu_ps(score + h * chunk + u0, tmask(nb),
+                                  _mm512_mul_ps(hsum16(acc), sc));
+        }
+    }
+}
+
+/* o += p . V for the group's heads, 16 keys at a time: the block's value rows are converted to
+ * f32 once (vb) and serve every head; HC heads' output rows stay in registers per pass over the
+ * block (without the buffer, a group of 7 heads took two passes, each converting every value
+ * row again: the conversion of an int16/bf16 cache cost more than the products). */
+INLINE void dpv(const attn_job *j, int NV, int64_t koff, int64_t t0, int64_t n, const float *score,
+                int64_t chunk, float *part) {
+    enum { HC_MAX = 8 };
+    const int HC = NV <= 3 ? HC_MAX : 28 / NV; /* HC x NV accumulators + 2 within 32 zmm */
+    int hd = j->hd;
+    float vb[16][128] __attribute__((aligned(64)));
+    for (int64_t u0 = 0; u0 < n; u0 += 16) {
+        int nb = n - u0 < 16 ? (int)(n - u0) : 16;
+        for (int u = 0; u < nb; u++)
+            for (int c = 0; c < NV; c++)
+                _mm512_store_ps(vb[u] + c * 16,
+                                load_kv(j->v, j->dt, (t0 + u0 + u) * j->kv_stride + koff, hd,
+                                        c * 16, tmask(hd - c * 16)));
+        for (int h0 = 0; h0 < j->group; h0 += HC) {
+            int hc = j->group - h0 < HC ? j->group - h0 : HC;
+            __m512 acc[HC_MAX][8];
+            for (int h = 0; h < HC; h++)
+                for (int c = 0; c < NV; c++)
+                    acc[h][c] = _mm512_maskz_loadu_ps(h < hc ? tmask(hd - c * 16) : 0,
+                                                      part + (h0 + h) * (hd + 2) + 2 + c * 16);
+            for (int u = 0; u < nb; u++)
+                for (int h = 0; h < HC; h++) {
+                    if (h >= hc) break;
+                    __m512 p = _mm512_set1_ps(score[(h0 + h) * chunk + u0 + u]);
+                    for (int c = 0; c < NV; c++)
+                        acc[h][c] = _mm512_fmadd_ps(p, _mm512_load_ps(vb[u] + c * 16), acc[h][c]);
+                }
             for (int h = 0; h < HC; h++) {
                 if (h >= hc) break;
-                __m512 acc = _mm512_mul_ps(qv[h][0], kv[0]);
-                for (int c = 1; c < NV; c++) acc = _mm512_fmadd_ps(qv[h][c], kv[c], acc);
-                score[(h0 + h) * chunk + u] = _mm512_reduce_add_ps(acc) * j->scale;
+                for (int c = 0; c < NV; c++)
+                    _mm512_mask_storeu_ps(part + (h0 + h) * (hd + 2) + 2 + c * 16,
+                                          tmask(hd - c * 16), acc[h][c]);
             }
         }
     }
 }
 
-/* o += p . V for the group's heads, HC heads' output rows in registers per pass over V. */
-INLINE void dpv(const attn_job *j, int NV, int HC, int64_t koff, int64_t t0, int64_t n,
-                const float *score, int64_t chunk, float *part) {
-    int hd = j->hd;
-    for (int h0 = 0; h0 < j->group; h0 += HC) {
-        int hc = j->group - h0 < HC ? j->group - h0 : HC;
-        __m512 acc[4][8];
-        for (int h = 0; h < HC; h++)
-            for (int c = 0; c < NV; c++) acc[h][c] = _mm512_setzero_ps();
-        for (int64_t u = 0; u < n; u++) {
-            __m512 vv[8];
-            for (int c = 0; c < NV; c++)
-                vv[c] = load_kv(j->v, j->dt, (t0 + u) * j->kv_stride + koff, hd, c * 16,
-                                tmask(hd - c * 16));
-            for (int h = 0; h < HC; h++) {
-                if (h >= hc) break;
-                __m512 p = _mm512_set1_ps(score[(h0 + h) * chunk + u]);
-                for (int c = 0; c < NV; c++) acc[h][c] = _mm512_fmadd_ps(p, vv[c], acc[h][c]);
-            }
-        }
-        for (int h = 0; h < hc; h++)
-            for (int c = 0; c < NV; c++)
-                _mm512_mask_storeu_ps(part + (h0 + h) * (hd + 2) + 2 + c * 16, tmask(hd - c * 16),
-                                      acc[h][c]);
-    }
-}
-
-/* NV (vectors per head row) fixed per instantiation, so the arrays live in registers; HC heads
- * per pass keep HC x NV accumulators within the 32 zmm registers. */
+/* NV (vectors per head row) fixed per instantiation, so the arrays live in registers. */
 static void dscores_any(const attn_job *j, int nvec, const float *q0, int64_t koff, int64_t t0,
                         int64_t n, float *score, int64_t chunk) {
-    switch (nvec) {
-    case 1:
-        dscores(j, 1, 4, q0, koff, t0, n, score, chunk);
-        break;
-    case 2:
-        dscores(j, 2, 4, q0, koff, t0, n, score, chunk);
-        break;
-    case 3:
-        dscores(j, 3, 4, q0, koff, t0, n, score, chunk);
-        break;
-    case 4:
-        dscores(j, 4, 4, q0, koff, t0, n, score, chunk);
-        break;
-    case 5:
-        dscores(j, 5, 3, q0, koff, t0, n, score, chunk);
-        break;
-    case 6:
-        dscores(j, 6, 2, q0, koff, t0, n, score, chunk);
-        break;
-    case 7:
-        dscores(j, 7, 2, q0, koff, t0, n, score, chunk);
-        break;
-    default:
-        dscores(j, 8, 2, q0, koff, t0, n, score, chunk);
-        break;
-    }
+#define DSCORES(NV) dscores(j, NV, q0, koff, t0, n, score, chunk)
+    NV_DISPATCH(nvec, DSCORES)
+#undef DSCORES
 }
 
 static void dpv_any(const attn_job *j, int nvec, int64_t koff, int64_t t0, int64_t n,
                     const float *score, int64_t chunk, float *part) {
-    switch (nvec) {
-    case 1:
-        dpv(j, 1, 4, koff, t0, n, score, chunk, part);
-        break;
-    case 2:
-        dpv(j, 2, 4, koff, t0, n, score, chunk, part);
-        break;
-    case 3:
-        dpv(j, 3, 4, koff, t0, n, score, chunk, part);
-        break;
-    case 4:
-        dpv(j, 4, 4, koff, t0, n, score, chunk, part);
-        break;
-    case 5:
-        dpv(j, 5, 3, koff, t0, n, score, chunk, part);
-        break;
-    case 6:
-        dpv(j, 6, 2, koff, t0, n, score, chunk, part);
-        break;
-    case 7:
-        dpv(j, 7, 2, koff, t0, n, score, chunk, part);
-        break;
-    default:
-        dpv(j, 8, 2, koff, t0, n, score, chunk, part);
-        break;
-    }
+#define DPV(NV) dpv(j, NV, koff, t0, n, score, chunk, part)
+    NV_DISPATCH(nvec, DPV)
+#undef DPV
 }
 
 static void direct_task(void *arg, int ith, int nth) {
@@ -390,37 +413,6 @@ static void softmax_update(const attn_job *j, int64_t i0, int nr, int64_t t0, __
         }
     }
 }
-
-/* Instantiates CALL(NV) for the vector count nvec (1..8): NV is then a constant, so the
- * accumulator arrays below live in registers. Without it gcc keeps them on the stack and tests
- * the vector count inside the key loop (seen in perf: the f32 P.V ran at half the FMA rate). */
-#define NV_DISPATCH(nvec, CALL)                                                                    \
-    switch (nvec) {                                                                                \
-    case 1:                                                                                        \
-        CALL(1);                                                                                   \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        CALL(2);                                                                                   \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        CALL(3);                                                                                   \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        CALL(4);                                                                                   \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        CALL(5);                                                                                   \
-        break;                                                                                     \
-    case 6:                                                                                        \
-        CALL(6);                                                                                   \
-        break;                                                                                     \
-    case 7:                                                                                        \
-        CALL(7);                                                                                   \
-        break;                                                                                     \
-    default:                                                                                       \
-        CALL(8);                                                                                   \
-        break;                                                                                     \
-    }
 
 /* Output rows per pass over V: RP x NV accumulators plus NV value vectors fit in 32 zmm. */
 #define PV_ROWS(NV) ((NV) <= 5 ? 4 : 2)
