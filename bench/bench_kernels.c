@@ -109,6 +109,18 @@ static double time_matmul(kern_ctx *kc, float *y, const float *x, const kern_wei
     return t[reps / 2];
 }
 
+/* max |got - want| / max |want| over n values: the "err" column, so that a run on a new CPU
+ * (say the first with AMX) checks each table against ref as it times it. */
+static double max_rel_diff(const float *got, const float *want, size_t n) {
+    double d = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        d = e > d || e != e ? e : d;
+        mx = fabs((double)want[i]) > mx ? fabs((double)want[i]) : mx;
+    }
+    return mx > 0 ? d / mx : d;
+}
+
 static void bench_matmul(const mm_case *c, kern_ctx **ctx, int n_ctx, kern_ctx *ref,
                          const limits *lim) {
     kern_weight w = {.dtype = LG_DT_BF16, .n_out = c->n_out, .n_in = c->n_in};
@@ -118,33 +130,36 @@ static void bench_matmul(const mm_case *c, kern_ctx **ctx, int n_ctx, kern_ctx *
     float *bias = rand_buf(LG_DT_F32, (size_t)c->n_out);
     double flop = 2.0 * (double)c->m * (double)c->n_out * (double)c->n_in;
     double bytes = (double)c->n_out * (double)c->n_in * 2.0;
-    /* reference: on at most 16 rows, scaled to the full m */
+    /* reference: on at most 16 rows, scaled to the full m; its rows also check every table */
     int64_t m_ref = c->m < 16 ? c->m : 16;
     double t_ref = time_matmul(ref, y, x, &w, bias, m_ref, 1) * (double)c->m / (double)m_ref;
+    float *y_ref = malloc((size_t)(m_ref * c->n_out) * 4);
+    memcpy(y_ref, y, (size_t)(m_ref * c->n_out) * 4);
     for (int i = 0; i < n_ctx; i++) {
         kern_weight wi = w;
         if (g_prepare) kern_prepare(ctx[i], &wi);
         double t = time_matmul(ctx[i], y, x, &wi, bias, c->m, g_reps);
+        double err = max_rel_diff(y, y_ref, (size_t)(m_ref * c->n_out));
         const char *tn = kern_ctx_table(ctx[i])->name, *label = ctx_label(ctx[i]);
         if (c->m == 1) {
             double gbps = bytes / t / 1e9;
             printf("  %-27s %6lldx%6lldx%5lld %-15s %9.3f ms %8.1f GB/s  %5.1f%% of bw   x%.0f "
-                   "vs ref\n",
+                   "vs ref  err %.1e\n",
                    c->name, (long long)c->m, (long long)c->n_out, (long long)c->n_in, label,
-                   t * 1e3, gbps, 100.0 * gbps / lim->bw, t_ref / t);
+                   t * 1e3, gbps, 100.0 * gbps / lim->bw, t_ref / t, err);
         } else {
             double g = flop / t / 1e9;
             bool bf = is_bf16_table(tn);
             double peak = bf ? lim->matrix_peak : lim->fma_peak;
             printf("  %-27s %6lldx%6lldx%5lld %-15s %9.3f ms %8.1f GFLOP/s %5.1f%% of %s peak  "
-                   "x%.0f vs ref\n",
+                   "x%.0f vs ref  err %.1e\n",
                    c->name, (long long)c->m, (long long)c->n_out, (long long)c->n_in, label,
-                   t * 1e3, g, 100.0 * g / peak, bf ? lim->matrix_unit : "fma", t_ref / t);
+                   t * 1e3, g, 100.0 * g / peak, bf ? lim->matrix_unit : "fma", t_ref / t, err);
         }
         kern_weight_release(&wi);
         fflush(stdout);
     }
-    free((void *)w.data), free(x), free(y), free(bias);
+    free((void *)w.data), free(x), free(y), free(bias), free(y_ref);
 }
 
 /* One decode step of Qwen2-0.5B's matrix products (24 layers of q,k,v,o,gate,up,down and the
@@ -257,20 +272,23 @@ static void bench_attention(const at_case *c, kern_ctx **ctx, int n_ctx, kern_ct
     const float *q_tail = q + (c->n_q - nq_ref) * c->n_head * c->hd;
     double pairs_ref = (double)nq_ref * (double)c->n_kv;
     double t_ref = time_attention(ref, &tail, out, q_tail, k, v, nq_ref, 1) * pairs / pairs_ref;
+    size_t n_tail = (size_t)(nq_ref * c->n_head * c->hd);
+    float *out_ref = malloc(n_tail * 4);
+    memcpy(out_ref, out, n_tail * 4);
     for (int i = 0; i < n_ctx; i++) {
         double t = time_attention(ctx[i], c, out, q, k, v, c->n_q, g_reps);
+        double err = max_rel_diff(out + (c->n_q - nq_ref) * c->n_head * c->hd, out_ref, n_tail);
         double g = flop / t / 1e9;
         const char *tn = kern_ctx_table(ctx[i])->name;
         bool bf = is_bf16_table(tn) && c->n_q >= 8;
         printf("  %-27s %6lldx%6lld h%d/%d d%d %-15s %9.3f ms %8.1f GFLOP/s %5.1f%% of %s peak  "
-               "x%.0f vs ref\n",
+               "x%.0f vs ref  err %.1e\n",
                c->name, (long long)c->n_q, (long long)c->n_kv, c->n_head, c->n_head_kv, c->hd,
                ctx_label(ctx[i]), t * 1e3, g, 100.0 * g / (bf ? lim->matrix_peak : lim->fma_peak),
-               bf ? lim->matrix_unit : "fma", t_ref / t);
+               bf ? lim->matrix_unit : "fma", t_ref / t, err);
         fflush(stdout);
     }
-    (void)lim;
-    free(q), free(k), free(v), free(out);
+    free(q), free(k), free(v), free(out), free(out_ref);
 }
 
 /* The element-wise helpers between the products, plain loops (what ref mode runs) vs kern_op_*
@@ -366,7 +384,8 @@ int main(int argc, char **argv) {
     lim.matrix_peak = amx > 0 ? amx : dp > 0 ? dp : lim.fma_peak;
     lim.matrix_unit = amx > 0 ? "amx" : dp > 0 ? "dpbf16" : "fma";
     lim.bw = kern_read_bandwidth_gbps(ctx[0], quick ? (256u << 20) : 0);
-    printf("cpu: %s, %d threads\n", kern_cpu_name(), kern_ctx_threads(ctx[0]));
+    printf("cpu: %s, %d threads; \"auto\" runs %s%s%s\n", kern_cpu_name(), kern_ctx_threads(ctx[0]),
+           kern_table_for("auto")->name, *kern_auto_note() ? " — " : "", kern_auto_note());
     printf("limits (measured now): amx tdpbf16ps %.0f GFLOP/s, avx512bf16 vdpbf16ps %.0f GFLOP/s, "
            "avx512 fma %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
            amx, dp, lim.fma_peak, lim.bw);
