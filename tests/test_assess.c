@@ -4,7 +4,8 @@
  * fixture image in every rationale mode gives a schema-valid answer with P(unsafe) in [0, 1] and
  * category probabilities that sum to 1; the rationale the constrained decoder writes equals the
  * model's own unconstrained greedy continuation for as long as that continuation is valid JSON
- * string content; sampling is reproducible from its seed.
+ * string content; sampling is reproducible from its seed; the default fast path gives the
+ * --exact path's verdicts and probabilities (within 1e-4).
  */
 #include "testutil.h"
 
@@ -116,6 +117,44 @@ static void test_every_image_every_mode(void **state) {
         }
         lg_image_free(img);
     }
+}
+
+/* The default fast path (split-bf16 kernels, int16 KV cache) against the --exact path (float32
+ * reference kernels and cache) on whole verdicts: the same rating and category, and P(unsafe)
+ * and every category probability within 1e-4 (measured: ~1e-6 on p02). */
+static void test_fast_verdicts_match_exact(void **state) {
+    fixture *f = *state;
+    char *dir = tu_fixture("llava-ov-tiny");
+    lg_guard_params gp = lg_guard_params_default();
+    gp.model.kernels = "ref";
+    lg_guard *exact = NULL;
+    lg_error e;
+    if (lg_guard_open(dir, &gp, &exact, &e) != LG_OK) fail_msg("guard: %s", e.msg);
+    free(dir);
+    static const char *some[] = {"p02_rgb_640x480.jpg", "p05_rgb_tiny_50x37.png",
+                                 "p07_rgba_400x300.png"};
+    lg_assess_params ap = lg_assess_params_default();
+    ap.rationale = LG_RATIONALE_NEVER;
+    for (size_t i = 0; i < sizeof some / sizeof some[0]; i++) {
+        lg_image *img = load_image(some[i]);
+        lg_verdict *vf = NULL, *ve = NULL;
+        if (lg_guard_assess(f->g, img, f->pol, &ap, &vf) != LG_OK ||
+            lg_guard_assess(exact, img, f->pol, &ap, &ve) != LG_OK)
+            fail_msg("%s: %s %s", some[i], lg_guard_errmsg(f->g), lg_guard_errmsg(exact));
+        assert_string_equal(vf->rating, ve->rating);
+        assert_string_equal(vf->category, ve->category);
+        double worst = fabs(vf->p_unsafe - ve->p_unsafe);
+        assert_int_equal(vf->n_categories, ve->n_categories);
+        for (size_t c = 0; c < vf->n_categories; c++)
+            worst = fmax(worst, fabs(vf->category_probs[c] - ve->category_probs[c]));
+        print_message("  %s: P(unsafe) %.9f vs exact %.9f, worst probability gap %.2g\n", some[i],
+                      vf->p_unsafe, ve->p_unsafe, worst);
+        assert_true(worst < 1e-4);
+        lg_verdict_free(vf);
+        lg_verdict_free(ve);
+        lg_image_free(img);
+    }
+    lg_guard_free(exact);
 }
 
 /* Bytes that may stand unescaped inside the rationale string. */
@@ -239,6 +278,7 @@ static void test_sampling_reproducible_and_policy_states(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_image_every_mode),
+        cmocka_unit_test(test_fast_verdicts_match_exact),
         cmocka_unit_test(test_constrained_equals_unconstrained_when_valid),
         cmocka_unit_test(test_sampling_reproducible_and_policy_states),
     };
