@@ -86,17 +86,21 @@ static int64_t keep_top_k(cand *c, int64_t n, int64_t k) {
 
 /* Before top-p: candidates whose probability is below cut / n can never survive it (every
  * token sorted at or after one of them has at most its probability, so their combined tail
- * mass is below cut), so they are moved behind the rest unsorted. Returns the count kept in
- * front; *tail gets the dropped mass (relative to `total`). */
-static int64_t drop_unlikely(cand *c, int64_t n, float mx, double total, double cut, double *tail) {
+ * mass is below cut), so they are moved behind the rest unsorted. e[i] is exp(score - max) of
+ * c[i] and moves with it. Returns the count kept in front; *tail gets the dropped mass
+ * (relative to `total`, the sum of e). */
+static int64_t drop_unlikely(cand *c, double *e, int64_t n, double total, double cut,
+                             double *tail) {
     double thresh = cut * total / (double)n, dropped = 0;
     int64_t keep = 0;
     for (int64_t i = 0; i < n; i++) {
-        double e = exp((double)c[i].score - mx);
-        if (e >= thresh)
-            swap_cand(&c[keep++], &c[i]);
-        else
-            dropped += e;
+        if (e[i] >= thresh) {
+            swap_cand(&c[keep], &c[i]);
+            double t = e[keep];
+            e[keep++] = e[i], e[i] = t;
+        } else {
+            dropped += e[i];
+        }
     }
     *tail = dropped / total;
     return keep > 0 ? keep : 1;
@@ -137,13 +141,12 @@ static int32_t draw(const lg_sampler_params *p, uint64_t *rng_state, smp_work *w
         select_nth(c, keep, 0);
         return c[0].id;
     }
-    double tail = 0, total = 0, cut = 1.0 - (double)p->top_p;
-    if (p->top_p < 1) {
-        for (int64_t i = 0; i < keep; i++) total += exp((double)c[i].score - mx);
-        keep = drop_unlikely(c, keep, mx, total, cut, &tail);
+    double *prob = w->prob, tail = 0, total = 0, sum = 0, cut = 1.0 - (double)p->top_p;
+    if (p->top_p < 1) { /* each candidate's exp once here; again below only for the survivors */
+        for (int64_t i = 0; i < keep; i++) total += prob[i] = exp((double)c[i].score - mx);
+        keep = drop_unlikely(c, prob, keep, total, cut, &tail);
     }
     qsort(c, (size_t)keep, sizeof *c, cmp_desc);
-    double *prob = w->prob, sum = 0;
     for (int64_t i = 0; i < keep; i++) sum += prob[i] = exp((double)c[i].score - mx);
     /* with top-p the mass drop_unlikely set aside still counts in the walk below */
     double all = p->top_p < 1 ? total : sum;
