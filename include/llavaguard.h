@@ -535,6 +535,7 @@ LG_API int64_t lg_model_n_vocab(const lg_model *m);  /* embedding rows = logits 
                                                         (may exceed the tokenizer's size) */
 LG_API int lg_model_hidden_size(const lg_model *m);  /* floats per image-feature row */
 LG_API int32_t lg_model_image_token_id(const lg_model *m);
+LG_API lg_kv_type lg_model_kv_type(const lg_model *m); /* its sessions' cache (never AUTO) */
 /* Sets *ids to the end-of-sequence ids (generation_config.json's eos_token_id, else the
  * config's) and returns how many there are. The array is owned by the model. */
 LG_API size_t lg_model_eos_ids(const lg_model *m, const int32_t **ids);

@@ -244,6 +244,7 @@ static void test_kv_types(void **state) {
     static const char *names[3] = {"bf16", "f16", "i16"};
     for (int t = 0; t < 3; t++) {
         lg_model *m = open_tiny(types[t], 0);
+        assert_int_equal(lg_model_kv_type(m), types[t]);
         s = new_session(m);
         float *got = eval_copy(s, g_ids, 300);
         double d = 0;
@@ -256,6 +257,7 @@ static void test_kv_types(void **state) {
     }
     /* the default type keeps the --exact path float32: identical to an explicit f32 cache */
     lg_model *m = open_tiny(LG_KV_AUTO, 0);
+    assert_int_equal(lg_model_kv_type(m), LG_KV_F32);
     s = new_session(m);
     float *got = eval_copy(s, g_ids, 300);
     assert_memory_equal(got, ref, (size_t)g_nv * sizeof *got);

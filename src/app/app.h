@@ -63,6 +63,8 @@ bool app_parse_ll(const char *s, long long lo, long long hi, long long *out);
 bool app_parse_double(const char *s, double lo, double hi, double *out);
 /* Parses a KV cache type name: f32, i16, bf16 or f16. */
 bool app_parse_kv_type(const char *s, lg_kv_type *out);
+/* The name app_parse_kv_type reads for t ("auto" for LG_KV_AUTO). */
+const char *app_kv_type_name(lg_kv_type t);
 
 /* The subcommands, each in its own cmd_<name>.c. */
 int cmd_preprocess(int argc, char **argv);

@@ -406,7 +406,7 @@ typedef struct bench {
     size_t img_size;
     stage st[16];
     int n_st;
-    lg_kv_type kv; /* the fast model's KV cache type */
+    lg_kv_type kv; /* the fast model's KV cache type (as the model resolved it) */
 } bench;
 
 static stage *new_stage(bench *b, const char *name, double t, double work, bool bytes) {
@@ -710,16 +710,9 @@ static const char *precision_name(const bench *b) {
     return b->o.precision == LG_PRECISION_BF16 ? "bf16" : "accurate";
 }
 
-static const char *kv_name(const bench *b) {
-    return b->kv == LG_KV_BF16  ? "bf16"
-           : b->kv == LG_KV_F16 ? "f16"
-           : b->kv == LG_KV_I16 ? "i16"
-                                : "f32";
-}
-
 static void print_table(const bench *b) {
     printf("llavaguard bench — %s, %d threads, kernels %s, precision %s, KV cache %s\n", b->lim.cpu,
-           b->lim.n_threads, b->lim.kernels, precision_name(b), kv_name(b));
+           b->lim.n_threads, b->lim.kernels, precision_name(b), app_kv_type_name(b->kv));
     printf("limits: %s peak %.0f GFLOP/s, f32 FMA peak %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
            b->lim.gemm_unit, b->lim.gemm_gflops, b->lim.fma_gflops, b->lim.bandwidth_gbps);
     if (b->lim.kernels_note && *b->lim.kernels_note) printf("note: %s\n", b->lim.kernels_note);
@@ -762,7 +755,7 @@ static void print_json(const bench *b) {
     }
     json_t *root = json_pack(
         "{s:s,s:s,s:s,s:o,s:o}", "model", b->o.synthetic ? b->o.synthetic : b->dir, "precision",
-        precision_name(b), "kv_type", kv_name(b), "limits", lim, "stages", stages);
+        precision_name(b), "kv_type", app_kv_type_name(b->kv), "limits", lim, "stages", stages);
     char *txt = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     if (txt) puts(txt);
     free(txt);
@@ -955,7 +948,6 @@ static int run_stages(bench *b) {
     mp.n_threads = b->o.threads;
     mp.precision = b->o.precision;
     mp.kv_type = b->o.kv_type;
-    b->kv = mp.kv_type == LG_KV_AUTO ? LG_KV_I16 : mp.kv_type; /* what AUTO is with fast kernels */
     /* The default open packs each weight on its first use; timed alone, then the model the
      * stages use is opened with every weight packed at once, so no stage pays for packing. */
     double t0 = now();
@@ -967,6 +959,7 @@ static int run_stages(bench *b) {
     mp.prepack = 1;
     t0 = now();
     if (lg_model_open(b->dir, &mp, &b->model, &err) != LG_OK) return app_fail_err(CMD, &err);
+    b->kv = lg_model_kv_type(b->model);
     snprintf(new_stage(b, "model_open_prepack", now() - t0, 0, false)->note, 128,
              "prepack 1: every weight packed during the open");
     if (lg_preprocessor_open(b->dir, &b->pp, &err) != LG_OK) return app_fail_err(CMD, &err);

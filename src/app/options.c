@@ -25,14 +25,21 @@ bool app_parse_double(const char *s, double lo, double hi, double *out) {
     return true;
 }
 
+static const struct {
+    const char *name;
+    lg_kv_type type;
+} KV_NAMES[] = {{"f32", LG_KV_F32}, {"i16", LG_KV_I16}, {"bf16", LG_KV_BF16}, {"f16", LG_KV_F16}};
+
 bool app_parse_kv_type(const char *s, lg_kv_type *out) {
-    static const struct {
-        const char *name;
-        lg_kv_type type;
-    } names[] = {{"f32", LG_KV_F32}, {"i16", LG_KV_I16}, {"bf16", LG_KV_BF16}, {"f16", LG_KV_F16}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].name) == 0) return *out = names[i].type, true;
+    for (size_t i = 0; i < sizeof KV_NAMES / sizeof KV_NAMES[0]; i++)
+        if (strcmp(s, KV_NAMES[i].name) == 0) return *out = KV_NAMES[i].type, true;
     return false;
+}
+
+const char *app_kv_type_name(lg_kv_type t) {
+    for (size_t i = 0; i < sizeof KV_NAMES / sizeof KV_NAMES[0]; i++)
+        if (KV_NAMES[i].type == t) return KV_NAMES[i].name;
+    return "auto";
 }
 
 int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *io) {

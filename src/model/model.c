@@ -21,26 +21,22 @@ lg_model_params lg_model_params_default(void) {
                              .precision = LG_PRECISION_ACCURATE};
 }
 
-/* The cache element type. LG_KV_AUTO: float32 for the reference kernels (the --exact path
- * stays float32 throughout), else int16 with a scale per head row: half the memory and decode
- * traffic of float32, and within the float32 bounds on every fixture (logits 2.8e-5..1.6e-4
- * from the reference, against 1.4e-5..5e-5 with a float32 cache; docs/kernels.md). */
-static lg_dtype kv_dtype_for(lg_kv_type t, const char *kernels) {
+/* What LG_KV_AUTO means: float32 for the reference kernels (the --exact path stays float32
+ * throughout), else int16 with a scale per head row: half the memory and decode traffic of
+ * float32, and within the float32 bounds on every fixture (logits 2.8e-5..1.6e-4 from the
+ * reference, against 1.4e-5..5e-5 with a float32 cache; docs/kernels.md). */
+static lg_kv_type resolve_kv_type(lg_kv_type t, const char *kernels) {
+    if (t != LG_KV_AUTO) return t;
     const char *env = getenv("LG_KERNELS"); /* overrides the kernels, as kern_ctx_create does */
     const char *mode = env && *env ? env : kernels;
-    switch (t) {
-    case LG_KV_F32:
-        return LG_DT_F32;
-    case LG_KV_BF16:
-        return LG_DT_BF16;
-    case LG_KV_F16:
-        return LG_DT_F16;
-    case LG_KV_I16:
-        return LG_DT_I16S;
-    case LG_KV_AUTO:
-        break;
-    }
-    return strcmp(mode, "ref") == 0 ? LG_DT_F32 : LG_DT_I16S;
+    return strcmp(mode, "ref") == 0 ? LG_KV_F32 : LG_KV_I16;
+}
+
+static lg_dtype kv_dtype_of(lg_kv_type t) {
+    return t == LG_KV_BF16  ? LG_DT_BF16
+           : t == LG_KV_F16 ? LG_DT_F16
+           : t == LG_KV_I16 ? LG_DT_I16S
+                            : LG_DT_F32;
 }
 
 static lg_status check_params(const lg_model_params *p, lg_error *err) {
@@ -187,7 +183,8 @@ lg_status lg_model_open(const char *dir, const lg_model_params *params, lg_model
     }
     m->n_threads = p.n_threads;
     snprintf(m->kernels, sizeof m->kernels, "%s", p.kernels ? p.kernels : "auto");
-    m->kv_dtype = kv_dtype_for(p.kv_type, m->kernels);
+    m->kv_type = resolve_kv_type(p.kv_type, m->kernels);
+    m->kv_dtype = kv_dtype_of(m->kv_type);
     m->precision = p.precision == LG_PRECISION_BF16 ? KERN_PREC_BF16 : KERN_PREC_ACCURATE;
     m->n_ctx = m->cfg.dec.n_ctx_max;
     if (p.max_context > 0 && p.max_context < m->n_ctx) m->n_ctx = p.max_context;
@@ -225,6 +222,10 @@ int lg_model_hidden_size(const lg_model *m) {
 
 int32_t lg_model_image_token_id(const lg_model *m) {
     return m->cfg.image_token;
+}
+
+lg_kv_type lg_model_kv_type(const lg_model *m) {
+    return m->kv_type;
 }
 
 size_t lg_model_eos_ids(const lg_model *m, const int32_t **ids) {

@@ -191,8 +191,9 @@ struct lg_model {
     kern_precision precision; /* for every session's kernel context */
     void *packed;             /* the fast kernels' copy of the weights (an anonymous mapping) */
     size_t packed_bytes;
-    lg_dtype kv_dtype;
-    int64_t n_ctx; /* tokens a session may hold */
+    lg_kv_type kv_type; /* resolved: never LG_KV_AUTO */
+    lg_dtype kv_dtype;  /* the kernels' name for it */
+    int64_t n_ctx;      /* tokens a session may hold */
 };
 
 /* A growable float32 scratch buffer owned by a session. */
