@@ -65,6 +65,9 @@ bool app_parse_double(const char *s, double lo, double hi, double *out);
 bool app_parse_kv_type(const char *s, lg_kv_type *out);
 /* The name app_parse_kv_type reads for t ("auto" for LG_KV_AUTO). */
 const char *app_kv_type_name(lg_kv_type t);
+/* Parses a precision name (accurate, bf16) and names one. */
+bool app_parse_precision(const char *s, lg_precision *out);
+const char *app_precision_name(lg_precision p);
 
 /* The subcommands, each in its own cmd_<name>.c. */
 int cmd_preprocess(int argc, char **argv);

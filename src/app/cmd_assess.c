@@ -212,11 +212,7 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
             o->exact = true;
             break;
         case OPT_PRECISION:
-            if (strcmp(optarg, "accurate") == 0)
-                o->precision = LG_PRECISION_ACCURATE;
-            else if (strcmp(optarg, "bf16") == 0)
-                o->precision = LG_PRECISION_BF16;
-            else
+            if (!app_parse_precision(optarg, &o->precision))
                 return app_usage_error(CMD, "--precision must be accurate or bf16");
             break;
         case OPT_KV:

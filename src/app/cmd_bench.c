@@ -706,13 +706,10 @@ static double stage_rate(const bench *b, const stage *s, double *pct) {
     return rate;
 }
 
-static const char *precision_name(const bench *b) {
-    return b->o.precision == LG_PRECISION_BF16 ? "bf16" : "accurate";
-}
-
 static void print_table(const bench *b) {
     printf("llavaguard bench — %s, %d threads, kernels %s, precision %s, KV cache %s\n", b->lim.cpu,
-           b->lim.n_threads, b->lim.kernels, precision_name(b), app_kv_type_name(b->kv));
+           b->lim.n_threads, b->lim.kernels, app_precision_name(b->o.precision),
+           app_kv_type_name(b->kv));
     printf("limits: %s peak %.0f GFLOP/s, f32 FMA peak %.0f GFLOP/s, read bandwidth %.1f GB/s\n",
            b->lim.gemm_unit, b->lim.gemm_gflops, b->lim.fma_gflops, b->lim.bandwidth_gbps);
     if (b->lim.kernels_note && *b->lim.kernels_note) printf("note: %s\n", b->lim.kernels_note);
@@ -753,9 +750,10 @@ static void print_json(const bench *b) {
         if (s->note[0]) json_object_set_new(o, "note", json_string(s->note));
         json_array_append_new(stages, o);
     }
-    json_t *root = json_pack(
-        "{s:s,s:s,s:s,s:o,s:o}", "model", b->o.synthetic ? b->o.synthetic : b->dir, "precision",
-        precision_name(b), "kv_type", app_kv_type_name(b->kv), "limits", lim, "stages", stages);
+    json_t *root =
+        json_pack("{s:s,s:s,s:s,s:o,s:o}", "model", b->o.synthetic ? b->o.synthetic : b->dir,
+                  "precision", app_precision_name(b->o.precision), "kv_type",
+                  app_kv_type_name(b->kv), "limits", lim, "stages", stages);
     char *txt = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     if (txt) puts(txt);
     free(txt);
@@ -833,11 +831,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             o->threads = (int)v;
             break;
         case 'p':
-            if (strcmp(optarg, "accurate") == 0)
-                o->precision = LG_PRECISION_ACCURATE;
-            else if (strcmp(optarg, "bf16") == 0)
-                o->precision = LG_PRECISION_BF16;
-            else
+            if (!app_parse_precision(optarg, &o->precision))
                 return app_usage_error(CMD, "--precision: accurate or bf16, not '%s'", optarg);
             break;
         case 'k': {

@@ -197,11 +197,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
             o->mp.prepack = 0;
             break;
         case OPT_PRECISION:
-            if (strcmp(optarg, "accurate") == 0)
-                o->mp.precision = LG_PRECISION_ACCURATE;
-            else if (strcmp(optarg, "bf16") == 0)
-                o->mp.precision = LG_PRECISION_BF16;
-            else
+            if (!app_parse_precision(optarg, &o->mp.precision))
                 return app_usage_error(CMD, "--precision must be accurate or bf16");
             break;
         case 'h':

@@ -42,6 +42,16 @@ const char *app_kv_type_name(lg_kv_type t) {
     return "auto";
 }
 
+bool app_parse_precision(const char *s, lg_precision *out) {
+    if (strcmp(s, "accurate") == 0) return *out = LG_PRECISION_ACCURATE, true;
+    if (strcmp(s, "bf16") == 0) return *out = LG_PRECISION_BF16, true;
+    return false;
+}
+
+const char *app_precision_name(lg_precision p) {
+    return p == LG_PRECISION_BF16 ? "bf16" : "accurate";
+}
+
 int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *io) {
     long long v;
     switch (c) {
