@@ -53,16 +53,9 @@ lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err) {
 
 /* Stores n positions of n_head_kv * head_dim values (src is dense) into the cache layout. */
 static void store_rows(const kv_cache *kv, void *dst, const float *src, int64_t n_pos) {
-    lg_dtype dt = kv->dtype;
-    if (dt == LG_DT_I16S) {
-        int hd = kv->head_dim;
-        int64_t heads = n_pos * (kv->row / kern_kv_head_elems(dt, hd));
-        for (int64_t h = 0; h < heads; h++)
-            kern_i16s_quantize(src + h * hd, hd, (int16_t *)dst + h * (hd + 2));
-        return;
-    }
-    int64_t n = n_pos * kv->row;
-    switch (dt) {
+    int64_t n = n_pos * kv->row; /* elements written */
+    int hd = kv->head_dim;
+    switch (kv->dtype) {
     case LG_DT_F32:
         memcpy(dst, src, (size_t)n * sizeof *src);
         break;
@@ -72,7 +65,9 @@ static void store_rows(const kv_cache *kv, void *dst, const float *src, int64_t 
     case LG_DT_F16:
         for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = lg_f32_to_f16(src[i]);
         break;
-    case LG_DT_I16S: /* above */
+    case LG_DT_I16S: /* head rows of hd + 2 elements, from hd values each */
+        for (int64_t h = 0; h < n / (hd + 2); h++)
+            kern_i16s_quantize(src + h * hd, hd, (int16_t *)dst + h * (hd + 2));
         break;
     }
 }
