@@ -45,7 +45,9 @@ typedef enum lg_status {
     LG_E_UNSUPPORTED, /* well-formed input that this version does not handle */
     LG_E_LIMIT,       /* input exceeds a configured limit (image pixels, prompt length) */
     LG_E_ARG,         /* the caller passed an invalid argument */
-    LG_E_INTERNAL     /* a bug in llavaguard */
+    LG_E_INTERNAL,    /* a bug in llavaguard */
+    LG_E_BUSY,        /* not now: a full queue (LG_SUBMIT_NOWAIT) or a wait that timed out */
+    LG_E_CANCELLED    /* the request was cancelled (lg_guard_cancel, lg_guard_free) */
 } lg_status;
 
 #define LG_ERROR_MSG_MAX 512
@@ -679,6 +681,17 @@ typedef struct lg_guard_params {
     lg_model_params model;
     const char *chat_template; /* NULL (default): the model family's training template
                                   (lg_chat_template_for_model) */
+    /* The batch engine (lg_guard_submit and friends; lg_guard_assess does not use it): */
+    int max_batch;    /* sequences in flight at once, their decoder steps batched into one
+                         pass (default 8; 1..64) */
+    int64_t kv_budget; /* bytes of KV cache the sequences in flight may hold together; a request
+                          waits until its share fits, and one that can never fit fails with
+                          LG_E_LIMIT. 0 (default): max_batch sequences of the longest prompt the
+                          context allows, capped at a quarter of physical memory */
+    int64_t features_cache_bytes; /* packed image features kept (LRU) so that the same image
+                                     skips the vision tower next time; 0 (default): off */
+    int max_queue; /* submitted requests waiting for a slot before lg_guard_submit blocks (or
+                      fails with LG_E_BUSY under LG_SUBMIT_NOWAIT); 0 (default): 1024 */
 } lg_guard_params;
 
 /* When the model writes a rationale after the rating and category. */
@@ -751,6 +764,110 @@ LG_API const char *lg_guard_default_policy_version(const lg_guard *g);
 LG_API lg_status lg_guard_assess(lg_guard *g, const lg_image *img, const lg_policy *policy,
                                  const lg_assess_params *params, lg_verdict **out);
 LG_API void lg_verdict_free(lg_verdict *v);
+
+/* ---- many verdicts: the batch engine ---------------------------------------------------------- */
+/* (section owned by src/api/)
+ *
+ * One guard serves any number of requests from any number of threads: lg_guard_submit,
+ * lg_guard_wait, lg_guard_wait_for, lg_guard_cancel, lg_guard_assess_many and
+ * lg_guard_stats_get are thread-safe (unlike lg_guard_assess, which uses the guard's own session
+ * and is for one thread at a time). Inside, up to max_batch requests are in flight; each has its
+ * own KV cache, and the decoder steps of all of them run as one batched pass (one matrix product
+ * over all rows, attention per sequence over its own cache), long prefills in chunks between the
+ * other sequences' steps. Batching never changes an answer: every verdict equals the one
+ * lg_guard_assess gives for the same image, policy and parameters. Engine threads start on the
+ * first submit. */
+
+typedef uint64_t lg_ticket;
+typedef struct lg_result lg_result;
+
+/* One image to judge against one or more policies. Everything is copied by lg_guard_submit except
+ * `image` (a decoded image is borrowed: it must stay valid until the request is done). */
+typedef struct lg_request {
+    /* The image: exactly one of these three. */
+    const lg_image *image;   /* decoded (borrowed) */
+    const void *image_bytes; /* an encoded image file in memory ... */
+    size_t image_size;       /* ... of this many bytes */
+    const char *image_path;  /* a file to read and decode ("-" is not allowed here) */
+    const char *name;        /* names the image in messages (NULL: the path, else "image") */
+    const lg_image_options *image_options; /* decoding of bytes/path (NULL: the defaults) */
+    /* The policies: each gets its own verdict. The vision tower runs once and the KV cache of the
+     * prompt prefix they share is computed once. Rendered at submit, so the caller may free them
+     * when lg_guard_submit returns. 0 policies: the model's default policy
+     * (lg_guard_default_policy_version). At most 64. */
+    const lg_policy *const *policies;
+    size_t n_policies;
+    const lg_assess_params *params; /* NULL: lg_assess_params_default() */
+    /* Completion: when on_done is set it is called once, on an engine thread, with the result,
+     * which it then owns (lg_result_free); it should return quickly and must not wait on the
+     * guard. Otherwise collect the result with lg_guard_wait / lg_guard_wait_for. */
+    void (*on_done)(void *user, lg_result *result);
+    void *user;
+} lg_request;
+
+/* What a request produced. Every pointer is owned by the result (lg_result_free). */
+struct lg_result {
+    lg_ticket ticket;
+    void *user;              /* lg_request.user */
+    lg_status status;        /* LG_OK when every policy got a verdict, else the first failure */
+    const char *error;       /* its message ("" when LG_OK) */
+    const char *name;        /* the image's name */
+    int width, height;       /* the decoded image (0 when it was not decoded) */
+    char image_sha256[65];   /* SHA-256 of the encoded bytes (bytes, path) or of the RGB (image);
+                                "" when the image could not be read */
+    int features_cached;     /* 1 when the image features came from the feature cache */
+    size_t n_verdicts;       /* one per policy (1 with the default policy) */
+    lg_verdict *const *verdicts; /* per policy; NULL where that policy failed */
+    const lg_status *statuses;   /* per policy */
+    const char *const *errors;   /* per policy ("" when LG_OK) */
+    struct {
+        double queued;  /* submit -> admitted into the batch */
+        double decode;  /* reading and decoding the image file */
+        double total;   /* submit -> done */
+    } timings;          /* seconds */
+};
+
+#define LG_SUBMIT_NOWAIT 1u /* fail with LG_E_BUSY instead of blocking while the queue is full */
+
+/* Queues a request and returns its ticket. Blocks while max_queue requests are waiting (unless
+ * LG_SUBMIT_NOWAIT). Fails at once with LG_E_ARG (no image or several, too many policies, bad
+ * params), LG_E_BUSY, LG_E_NOMEM (message in `err`); a bad image is not a submit failure: its
+ * request completes with the error. Thread-safe. */
+LG_API lg_status lg_guard_submit(lg_guard *g, const lg_request *req, unsigned flags,
+                                 lg_ticket *ticket, lg_error *err);
+/* Waits for a request submitted without on_done and hands over its result (*out, lg_result_free;
+ * the request's status is in (*out)->status). Returns LG_E_ARG for an unknown ticket, one with a
+ * callback, or one already collected. Thread-safe. */
+LG_API lg_status lg_guard_wait(lg_guard *g, lg_ticket ticket, lg_result **out);
+/* As lg_guard_wait, giving up after timeout_s seconds (0: just poll) with LG_E_BUSY; the request
+ * stays collectable. */
+LG_API lg_status lg_guard_wait_for(lg_guard *g, lg_ticket ticket, double timeout_s,
+                                   lg_result **out);
+/* Cancels a request: one still queued never runs, one in flight stops at its next step. Its
+ * result (status LG_E_CANCELLED) is discarded, or passed to on_done. LG_E_ARG when the ticket is
+ * unknown or already done and collected. Thread-safe. */
+LG_API lg_status lg_guard_cancel(lg_guard *g, lg_ticket ticket);
+/* Submits n requests (on_done is ignored), waits for all and stores their results in
+ * results[0..n-1] in order. Returns LG_OK when every request was submitted (check each result's
+ * status), else the submit failure (results already stored are freed and set to NULL). */
+LG_API lg_status lg_guard_assess_many(lg_guard *g, const lg_request *reqs, size_t n,
+                                      lg_result **results, lg_error *err);
+LG_API void lg_result_free(lg_result *r);
+
+/* Counters of the batch engine, for monitoring (a consistent snapshot). */
+typedef struct lg_guard_stats {
+    uint64_t submitted, completed, failed, cancelled; /* requests */
+    int64_t queued;       /* waiting for a slot */
+    int64_t in_flight;    /* admitted, not done */
+    uint64_t steps;       /* batched decoder passes */
+    uint64_t step_rows;   /* token rows over all passes */
+    uint64_t step_seqs;   /* sequences over all passes (step_seqs / steps = mean batch) */
+    int64_t kv_bytes;     /* KV cache held by the requests in flight */
+    int64_t kv_budget;    /* bytes */
+    uint64_t cache_hits, cache_misses; /* image-feature cache */
+    int64_t cache_bytes;  /* held by the feature cache */
+} lg_guard_stats;
+LG_API void lg_guard_stats_get(lg_guard *g, lg_guard_stats *out);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,10 @@ const char *lg_status_str(lg_status st) {
         return "invalid argument";
     case LG_E_INTERNAL:
         return "internal error";
+    case LG_E_BUSY:
+        return "busy";
+    case LG_E_CANCELLED:
+        return "cancelled";
     }
     return "unknown status";
 }
