@@ -97,6 +97,14 @@ void kern_avx512_matmul(kern_ctx *kc, float *y, const float *x, const kern_weigh
                         const float *bias, int64_t m);
 void kern_avx512bf16_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
                             const float *bias, int64_t m);
+/* The two halves of kern_avx512bf16_matmul for any m: weight streaming (f32 activations, each
+ * row computed as with m = 1) and the 6x64 vdpbf16ps GEMM. */
+void kern_avx512_stream(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                        const float *bias, int64_t m);
+void kern_avx512bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                          const float *bias, int64_t m);
+/* lg_kernels.matmul_class of the avx512 tables: 0 below KERN_GEMM_MIN_M rows, else 1. */
+int kern_avx512_class(int64_t m);
 void kern_avx512_attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
                            lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                            int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,

@@ -118,6 +118,14 @@ typedef struct lg_kernels {
                       lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                       int head_dim, int64_t q_stride, int64_t kv_stride, bool causal,
                       int64_t q_pos0, float scale);
+    /* Optional (NULL: matmul computes every row the same way whatever m). A row's result
+     * depends only on the row, W and the arithmetic class matmul picks for the call's m:
+     * matmul_class(m) names it, and matmul_as computes m rows in class `cls` whatever m. The
+     * batched decoder pass merges rows of several sequences into one product by class, so each
+     * sequence gets exactly the numbers it would get alone. */
+    int (*matmul_class)(int64_t m);
+    void (*matmul_as)(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                      const float *bias, int64_t m, int cls);
     /* Optional: prepares w->packed for this table's matmul (may be NULL or do nothing). */
     void (*prepare)(kern_ctx *kc, kern_weight *w);
 } lg_kernels;
@@ -198,6 +206,11 @@ void kern_attention(kern_ctx *kc, float *out, const float *q, const void *k, con
                     int head_dim, int64_t q_stride, int64_t kv_stride, bool causal, int64_t q_pos0,
                     float scale);
 void kern_prepare(kern_ctx *kc, kern_weight *w);
+/* The arithmetic class kern_matmul uses for m rows (0 when the table has one), and kern_matmul
+ * with class `cls` forced for any m (see lg_kernels.matmul_class). */
+int kern_matmul_class(const kern_ctx *kc, int64_t m);
+void kern_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
+                    int64_t m, int cls);
 
 /* ---- element-wise and row-wise helpers (plain float32; x and y may alias) ---- */
 

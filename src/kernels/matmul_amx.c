@@ -175,9 +175,36 @@ static void amx_emu_matmul(kern_ctx *kc, float *y, const float *x, const kern_we
     kern_bf16_gemm(kc, y, x, w, bias, m, block_amx_emu, 64, 64);
 }
 
+/* Row classes: those of the avx512bf16 table below AMX_MIN_M, 2 for the AMX tiles. */
+static int amx_class(int64_t m) {
+    return m < AMX_MIN_M ? kern_avx512_class(m) : 2;
+}
+
+static void amx_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                          const float *bias, int64_t m, int cls) {
+    if (cls == 0)
+        kern_avx512_stream(kc, y, x, w, bias, m);
+    else if (cls == 1)
+        kern_avx512bf16_gemm(kc, y, x, w, bias, m);
+    else
+        kern_bf16_gemm(kc, y, x, w, bias, m, block_amx, 128, 256);
+}
+
+static void amx_emu_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                              const float *bias, int64_t m, int cls) {
+    if (cls == 0)
+        kern_avx512_stream(kc, y, x, w, bias, m);
+    else if (cls == 1)
+        kern_avx512bf16_gemm(kc, y, x, w, bias, m);
+    else
+        kern_bf16_gemm(kc, y, x, w, bias, m, block_amx_emu, 64, 64);
+}
+
 static const lg_kernels amx_table = {
     .name = "amx",
     .matmul = amx_matmul,
+    .matmul_class = amx_class,
+    .matmul_as = amx_matmul_as,
     .attention = kern_avx512bf16_attention,
     .prepare = kern_prepare_vnni16,
 };
@@ -185,6 +212,8 @@ static const lg_kernels amx_table = {
 static const lg_kernels amx_emu_table = {
     .name = "amx-emu",
     .matmul = amx_emu_matmul,
+    .matmul_class = amx_class,
+    .matmul_as = amx_emu_matmul_as,
     .attention = kern_avx512bf16_attention,
     .prepare = kern_prepare_vnni16,
 };

@@ -230,53 +230,53 @@ INLINE void gemv_panel(const float *x, int64_t ldx, int mr, int64_t n_in, const 
             _mm512_add_ps(_mm512_add_ps(ae[r][0], ae[r][1]), _mm512_add_ps(ao[r][0], ao[r][1]));
 }
 
-static void gemv_packed_task(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    const kern_weight *w = j->w;
-    int64_t n_out = w->n_out, n_in = w->n_in, kp = kern_pack_kp(n_in), lo, hi;
-    const uint16_t *packed = w->packed;
-    (void)ith;
-    int64_t n_p = kern_pack_n16(n_out) / 16;
+/* One panel (16 outputs) for every activation row, GEMV_ROWS rows per pass over the panel: the
+ * panel stays in L1 while the row groups go by, so m rows read the weights from memory once. */
+INLINE void gemv_panel_rows(const mm_job *j, const uint16_t *panel, int64_t p) {
+    int64_t n_in = j->w->n_in, n_out = j->w->n_out, o0 = p * 16;
+    __mmask16 mk = tail_mask(n_out - o0);
+    __m512 b = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o0) : _mm512_setzero_ps();
     __m512 out[GEMV_ROWS];
     for (int64_t i0 = 0; i0 < j->m; i0 += GEMV_ROWS) {
         int mr = j->m - i0 < GEMV_ROWS ? (int)(j->m - i0) : GEMV_ROWS;
-        if (i0 > 0) break; /* m < GEMV_ROWS here (KERN_GEMM_MIN_M); see matmul_stream */
-        while (grab(j, n_p, chunk_of(n_p, nth, 4), &lo, &hi))
-            for (int64_t p = lo; p < hi; p++) {
-                const uint16_t *panel = packed + p * kp * 16;
-                if (p + 1 < hi) _mm_prefetch((const char *)(panel + kp * 16), _MM_HINT_T0);
-                switch (mr) {
-                case 1:
-                    gemv_panel(j->x + i0 * n_in, n_in, 1, n_in, panel, out);
-                    break;
-                case 2:
-                    gemv_panel(j->x + i0 * n_in, n_in, 2, n_in, panel, out);
-                    break;
-                case 3:
-                    gemv_panel(j->x + i0 * n_in, n_in, 3, n_in, panel, out);
-                    break;
-                default:
-                    gemv_panel(j->x + i0 * n_in, n_in, 4, n_in, panel, out);
-                    break;
-                }
-                int64_t o0 = p * 16;
-                __mmask16 mk = tail_mask(n_out - o0);
-                __m512 b = j->bias ? _mm512_maskz_loadu_ps(mk, j->bias + o0) : _mm512_setzero_ps();
-                for (int r = 0; r < mr; r++)
-                    _mm512_mask_storeu_ps(j->y + (i0 + r) * n_out + o0, mk,
-                                          _mm512_add_ps(out[r], b));
-            }
+        const float *x = j->x + i0 * n_in;
+        switch (mr) { /* the row count a compile-time constant in each copy */
+        case 1:
+            gemv_panel(x, n_in, 1, n_in, panel, out);
+            break;
+        case 2:
+            gemv_panel(x, n_in, 2, n_in, panel, out);
+            break;
+        case 3:
+            gemv_panel(x, n_in, 3, n_in, panel, out);
+            break;
+        default:
+            gemv_panel(x, n_in, 4, n_in, panel, out);
+            break;
+        }
+        for (int r = 0; r < mr; r++)
+            _mm512_mask_storeu_ps(j->y + (i0 + r) * n_out + o0, mk, _mm512_add_ps(out[r], b));
     }
 }
 
-static void matmul_stream(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
-                          const float *bias, int64_t m) {
-    if (m > GEMV_ROWS) { /* one pass over the weights per GEMV_ROWS activation rows */
-        matmul_stream(kc, y, x, w, bias, GEMV_ROWS);
-        matmul_stream(kc, y + GEMV_ROWS * w->n_out, x + GEMV_ROWS * w->n_in, w, bias,
-                      m - GEMV_ROWS);
-        return;
-    }
+static void gemv_packed_task(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t kp = kern_pack_kp(j->w->n_in), lo, hi;
+    const uint16_t *packed = j->w->packed;
+    (void)ith;
+    int64_t n_p = kern_pack_n16(j->w->n_out) / 16;
+    while (grab(j, n_p, chunk_of(n_p, nth, 4), &lo, &hi))
+        for (int64_t p = lo; p < hi; p++) {
+            const uint16_t *panel = packed + p * kp * 16;
+            if (p + 1 < hi) _mm_prefetch((const char *)(panel + kp * 16), _MM_HINT_T0);
+            gemv_panel_rows(j, panel, p);
+        }
+}
+
+/* The weight-streaming product for any m: each row's arithmetic is the same as with m = 1, so a
+ * batch of decode rows from different sequences gives each the answer it would get alone. */
+void kern_avx512_stream(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                        const float *bias, int64_t m) {
     mm_job j = {.y = y, .x = x, .w = w, .bias = bias, .m = m};
     atomic_init(&j.next, 0);
     if (w->packed_kind == KERN_PACK_VNNI16)
@@ -495,11 +495,19 @@ void kern_bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w
 void kern_avx512bf16_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
                             const float *bias, int64_t m) {
     if (m < KERN_GEMM_MIN_M) {
-        matmul_stream(kc, y, x, w, bias, m);
+        kern_avx512_stream(kc, y, x, w, bias, m);
         return;
     }
+    kern_avx512bf16_gemm(kc, y, x, w, bias, m);
+}
+
+void kern_avx512bf16_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                          const float *bias, int64_t m) {
     kern_bf16_gemm(kc, y, x, w, bias, m, block_bf16, 72, 256);
 }
+
+static void avx512_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                        const float *bias, int64_t m);
 
 /* ---- large m, f32 FMA (CPUs without AVX512-BF16): panels [kc][16] f32 per k-block ---- */
 
@@ -610,9 +618,14 @@ static void gemm_f32_task(void *arg, int ith, int nth) {
 void kern_avx512_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
                         const float *bias, int64_t m) {
     if (m < KERN_GEMM_MIN_M) {
-        matmul_stream(kc, y, x, w, bias, m);
+        kern_avx512_stream(kc, y, x, w, bias, m);
         return;
     }
+    avx512_gemm(kc, y, x, w, bias, m);
+}
+
+static void avx512_gemm(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                        const float *bias, int64_t m) {
     int nth = kern_ctx_threads(kc);
     mm_job j = {.y = y, .x = x, .w = w, .bias = bias, .m = m, .kc = kc};
     atomic_init(&j.next, 0);
@@ -625,11 +638,35 @@ void kern_avx512_matmul(kern_ctx *kc, float *y, const float *x, const kern_weigh
     kern_pool_run(kern_ctx_pool(kc), gemm_f32_task, &j);
 }
 
+/* ---- row classes (see lg_kernels.matmul_class): 0 streams the weights, 1 the blocked GEMM ---- */
+
+int kern_avx512_class(int64_t m) {
+    return m < KERN_GEMM_MIN_M ? 0 : 1;
+}
+
+static void avx512_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                             const float *bias, int64_t m, int cls) {
+    if (cls == 0)
+        kern_avx512_stream(kc, y, x, w, bias, m);
+    else
+        avx512_gemm(kc, y, x, w, bias, m);
+}
+
+static void avx512bf16_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                                 const float *bias, int64_t m, int cls) {
+    if (cls == 0)
+        kern_avx512_stream(kc, y, x, w, bias, m);
+    else
+        kern_avx512bf16_gemm(kc, y, x, w, bias, m);
+}
+
 /* ---- tables ---- */
 
 static const lg_kernels avx512_table = {
     .name = "avx512",
     .matmul = kern_avx512_matmul,
+    .matmul_class = kern_avx512_class,
+    .matmul_as = avx512_matmul_as,
     .attention = kern_avx512_attention,
     .prepare = kern_prepare_vnni16, /* the weight-streaming path reads the panels */
 };
@@ -637,6 +674,8 @@ static const lg_kernels avx512_table = {
 static const lg_kernels avx512bf16_table = {
     .name = "avx512bf16",
     .matmul = kern_avx512bf16_matmul,
+    .matmul_class = kern_avx512_class,
+    .matmul_as = avx512bf16_matmul_as,
     .attention = kern_avx512bf16_attention,
     .prepare = kern_prepare_vnni16,
 };

@@ -165,6 +165,19 @@ void kern_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w, c
     kc->table->matmul(kc, y, x, w, bias, m);
 }
 
+int kern_matmul_class(const kern_ctx *kc, int64_t m) {
+    return kc->table->matmul_class ? kc->table->matmul_class(m) : 0;
+}
+
+void kern_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w, const float *bias,
+                    int64_t m, int cls) {
+    ensure_packed(kc, w);
+    if (kc->table->matmul_as)
+        kc->table->matmul_as(kc, y, x, w, bias, m, cls);
+    else
+        kc->table->matmul(kc, y, x, w, bias, m);
+}
+
 void kern_attention(kern_ctx *kc, float *out, const float *q, const void *k, const void *v,
                     lg_dtype kv_dtype, int64_t n_q, int64_t n_kv, int n_head, int n_head_kv,
                     int head_dim, int64_t q_stride, int64_t kv_stride, bool causal, int64_t q_pos0,

@@ -7,6 +7,13 @@
  * pos * inv_freq are rounded to float32 as torch computes them (at position 8000 the float32
  * angle differs from the exact one by ~5e-4 rad, more than the logit tolerance allows to
  * ignore), then cos/sin of that float angle; rotate_half pairs dimension i with i + d/2.
+ *
+ * A pass runs several segments at once — pieces of different sequences (each with its own KV
+ * cache), or several continuations of one sequence — so that one matrix product serves every
+ * row. Rows are laid out grouped by the product's arithmetic class (kern_matmul_class of the
+ * segment's own row count) and each group is one kern_matmul_as call, so every row gets exactly
+ * the numbers a pass of its segment alone would give; attention runs per segment, in order,
+ * over that segment's cache.
  */
 #include "model.h"
 
@@ -68,83 +75,99 @@ static void rope_apply(const dec_config *c, float *x, int64_t n, int n_heads, co
         }
 }
 
-// ---- one layer ----
+// ---- one pass over several segments ----
 
 typedef struct dec_buf {
-    float *h;         /* (n, n_embd) normed input / block output */
-    float *q, *att;   /* (n, n_head*head_dim) */
-    float *k, *v;     /* (n, n_head_kv*head_dim) */
-    float *gate, *up; /* (n, n_ff) */
-    float *cs;        /* (n, head_dim/2, 2) rope cos/sin */
+    float *h;         /* (T, n_embd) normed input / block output */
+    float *q, *att;   /* (T, n_head*head_dim) */
+    float *k, *v;     /* (T, n_head_kv*head_dim) */
+    float *gate, *up; /* (T, n_ff) */
+    float *cs;        /* (T, head_dim/2, 2) rope cos/sin */
 } dec_buf;
 
-/* x += o_proj(attention(rope(q), rope(k), v over the cache)) of input_layernorm(x). */
-static void attention_block(lg_session *s, int il, float *x, int64_t n, dec_buf *b) {
-    const dec_config *c = &s->model->cfg.dec;
-    const dec_layer *l = &s->model->w.dec.layers[il];
-    kv_cache *kv = &s->kv;
+typedef struct dec_pass_ctx {
+    kern_ctx *kc;
+    const lg_model *m;
+    const dec_seg *segs;
+    int n_seg;
+    const dec_group *groups; /* the row groups of the layers' products */
+    int n_groups;
+    dec_buf b;
+} dec_pass_ctx;
+
+/* y = x W^T (+ bias) for every row group, each in its own arithmetic class. */
+static void group_matmul(dec_pass_ctx *p, float *y, const float *x, const kern_weight *w,
+                         const float *bias) {
+    for (int g = 0; g < p->n_groups; g++) {
+        const dec_group *gr = &p->groups[g];
+        kern_matmul_as(p->kc, y + gr->r0 * w->n_out, x + gr->r0 * w->n_in, w, bias, gr->r1 - gr->r0,
+                       gr->cls);
+    }
+}
+
+/* x += o_proj(attention(rope(q), rope(k), v over each segment's cache)) of input_layernorm(x). */
+static void attention_block(dec_pass_ctx *p, int il, float *x, int64_t t) {
+    const dec_config *c = &p->m->cfg.dec;
+    const dec_layer *l = &p->m->w.dec.layers[il];
+    dec_buf *b = &p->b;
     int64_t d = c->n_embd, nq = (int64_t)c->n_head * c->head_dim;
-    int64_t pos0 = kv->n;
-    kern_op_rmsnorm(s->kc, b->h, x, l->ln1, n, d, c->eps);
-    kern_matmul(s->kc, b->q, b->h, &l->q, l->q_b, n);
-    kern_matmul(s->kc, b->k, b->h, &l->k, l->k_b, n);
-    kern_matmul(s->kc, b->v, b->h, &l->v, l->v_b, n);
-    rope_apply(c, b->q, n, c->n_head, b->cs);
-    rope_apply(c, b->k, n, c->n_head_kv, b->cs);
-    kv_store(kv, il, pos0, n, b->k, b->v);
+    int64_t nkv = (int64_t)c->n_head_kv * c->head_dim;
+    kern_op_rmsnorm(p->kc, b->h, x, l->ln1, t, d, c->eps);
+    group_matmul(p, b->q, b->h, &l->q, l->q_b);
+    group_matmul(p, b->k, b->h, &l->k, l->k_b);
+    group_matmul(p, b->v, b->h, &l->v, l->v_b);
+    rope_apply(c, b->q, t, c->n_head, b->cs);
+    rope_apply(c, b->k, t, c->n_head_kv, b->cs);
     float scale = (float)(1.0 / sqrt((double)c->head_dim));
-    kern_attention(s->kc, b->att, b->q, kv->k[il], kv->v[il], kv->dtype, n, pos0 + n, c->n_head,
-                   c->n_head_kv, c->head_dim, nq, kv->row, true, pos0, scale);
-    kern_matmul(s->kc, b->h, b->att, &l->o, l->o_b, n);
-    kern_op_add(s->kc, x, b->h, n * d);
+    /* In segment order: a later segment of the same cache sees what an earlier one stored. */
+    for (int i = 0; i < p->n_seg; i++) {
+        const dec_seg *sg = &p->segs[i];
+        kv_cache *kv = sg->kv;
+        kv_store(kv, il, sg->pos, sg->n, b->k + sg->row * nkv, b->v + sg->row * nkv);
+        kern_attention(p->kc, b->att + sg->row * nq, b->q + sg->row * nq, kv->k[il], kv->v[il],
+                       kv->dtype, sg->n, sg->pos + sg->n, c->n_head, c->n_head_kv, c->head_dim, nq,
+                       kv->row, true, sg->pos, scale);
+    }
+    group_matmul(p, b->h, b->att, &l->o, l->o_b);
+    kern_op_add(p->kc, x, b->h, t * d);
 }
 
 /* x += down(silu(gate(h)) * up(h)), h = post_attention_layernorm(x). */
-static void mlp_block(lg_session *s, int il, float *x, int64_t n, dec_buf *b) {
-    const dec_config *c = &s->model->cfg.dec;
-    const dec_layer *l = &s->model->w.dec.layers[il];
-    kern_op_rmsnorm(s->kc, b->h, x, l->ln2, n, c->n_embd, c->eps);
-    kern_matmul(s->kc, b->gate, b->h, &l->gate, NULL, n);
-    kern_matmul(s->kc, b->up, b->h, &l->up, NULL, n);
-    kern_op_silu_mul(s->kc, b->gate, b->up, n * c->n_ff);
-    kern_matmul(s->kc, b->h, b->gate, &l->down, NULL, n);
-    kern_op_add(s->kc, x, b->h, n * c->n_embd);
+static void mlp_block(dec_pass_ctx *p, int il, float *x, int64_t t) {
+    const dec_config *c = &p->m->cfg.dec;
+    const dec_layer *l = &p->m->w.dec.layers[il];
+    dec_buf *b = &p->b;
+    kern_op_rmsnorm(p->kc, b->h, x, l->ln2, t, c->n_embd, c->eps);
+    group_matmul(p, b->gate, b->h, &l->gate, NULL);
+    group_matmul(p, b->up, b->h, &l->up, NULL);
+    kern_op_silu_mul(p->kc, b->gate, b->up, t * c->n_ff);
+    group_matmul(p, b->h, b->gate, &l->down, NULL);
+    kern_op_add(p->kc, x, b->h, t * c->n_embd);
 }
-
-// ---- the pass ----
 
 size_t dec_work_floats(const dec_config *c, int64_t n) {
     int64_t nq = (int64_t)c->n_head * c->head_dim, nkv = (int64_t)c->n_head_kv * c->head_dim;
     return (size_t)(n * (c->n_embd + 2 * nq + 2 * nkv + 2 * (int64_t)c->n_ff + c->head_dim));
 }
 
-lg_status dec_forward(lg_session *s, float *x, int64_t n, bool all_logits, float *logits) {
-    const dec_config *c = &s->model->cfg.dec;
-    const dec_weights *w = &s->model->w.dec;
+void dec_forward_segs(kern_ctx *kc, const lg_model *m, float *work, float *x, int64_t t,
+                      const dec_seg *segs, int n_seg, const dec_group *groups, int n_groups) {
+    const dec_config *c = &m->cfg.dec;
     int64_t d = c->n_embd, nq = (int64_t)c->n_head * c->head_dim;
     int64_t nkv = (int64_t)c->n_head_kv * c->head_dim;
-    float *mem = mdl_scratch_get(&s->work, dec_work_floats(c, n));
-    if (!mem) return lg_err_set(&s->err, LG_E_NOMEM, "out of memory for the decoder");
-    if (s->kv.n + n > s->kv.cap) return lg_err_set(&s->err, LG_E_INTERNAL, "KV cache not reserved");
-    dec_buf b;
-    b.h = mem;
-    b.q = b.h + n * d;
-    b.att = b.q + n * nq;
-    b.k = b.att + n * nq;
-    b.v = b.k + n * nkv;
-    b.gate = b.v + n * nkv;
-    b.up = b.gate + n * c->n_ff;
-    b.cs = b.up + n * c->n_ff;
-    rope_table(c, s->kv.n, n, b.cs);
+    dec_pass_ctx p = {kc, m, segs, n_seg, groups, n_groups, {0}};
+    p.b.h = work;
+    p.b.q = p.b.h + t * d;
+    p.b.att = p.b.q + t * nq;
+    p.b.k = p.b.att + t * nq;
+    p.b.v = p.b.k + t * nkv;
+    p.b.gate = p.b.v + t * nkv;
+    p.b.up = p.b.gate + t * c->n_ff;
+    p.b.cs = p.b.up + t * c->n_ff;
+    for (int i = 0; i < n_seg; i++)
+        rope_table(c, segs[i].pos, segs[i].n, p.b.cs + segs[i].row * (c->head_dim / 2) * 2);
     for (int il = 0; il < c->n_layer; il++) {
-        attention_block(s, il, x, n, &b);
-        mlp_block(s, il, x, n, &b);
+        attention_block(&p, il, x, t);
+        mlp_block(&p, il, x, t);
     }
-    s->kv.n += n;
-    if (!logits) return LG_OK;
-    int64_t rows = all_logits ? n : 1;
-    const float *src = all_logits ? x : x + (n - 1) * d;
-    kern_op_rmsnorm(s->kc, b.h, src, w->norm, rows, d, c->eps);
-    kern_matmul(s->kc, logits, b.h, &w->lm_head, NULL, rows);
-    return LG_OK;
 }

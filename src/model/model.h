@@ -226,10 +226,22 @@ lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err);
 void kv_store(kv_cache *kv, int il, int64_t pos, int64_t n, const float *k, const float *v);
 void kv_free(kv_cache *kv);
 
+typedef struct dec_seg dec_seg;
+
+/* The scratch of batched passes (grown on demand, then reused: no allocation in steady state). */
+typedef struct mdl_pass {
+    mdl_scratch x, work, h, logits;
+    dec_seg *dsegs;
+    int *idx;
+    int cap;
+} mdl_pass;
+
 struct lg_session {
     const lg_model *model;
     kern_ctx *kc;
+    bool owns_kc; /* false when the context is shared (mdl_session_create) */
     kv_cache kv;
+    mdl_pass pass;     /* lg_session_eval's decoder scratch */
     mdl_scratch work;  /* forward-pass temporaries */
     mdl_scratch work2; /* a second buffer for the vision path */
     float *logits;     /* last eval's logits (n_logits x n_vocab) */
@@ -273,16 +285,88 @@ void pack_bilinear_hwc(const float *in, int h, int w, int c, float *out, int oh,
 
 /* ---- decoder (decoder.c) ---- */
 
-/* Runs the decoder over n tokens at positions kv.n .. kv.n+n-1 whose input embeddings are in
- * `x` (n x n_embd; overwritten), appends them to the KV cache, and writes the logits of the
- * last position (or all n when all_logits) to `logits` (skipped when NULL). The caller
- * reserved KV room. */
-lg_status dec_forward(lg_session *s, float *x, int64_t n, bool all_logits, float *logits);
-/* Scratch floats dec_forward needs for n tokens (reserve them first so it cannot fail). */
+/* One segment of a decoder pass: n rows appended to `kv` at positions pos .. pos+n-1 (the cache
+ * is cut back to pos first). Its rows are x[row .. row+n) of the pass. */
+struct dec_seg {
+    kv_cache *kv;
+    int64_t pos, n, row;
+};
+
+/* Rows [r0, r1) of a pass, multiplied in arithmetic class cls (kern_matmul_as). */
+typedef struct dec_group {
+    int64_t r0, r1;
+    int cls;
+} dec_group;
+
+/* Runs every decoder layer over the t rows of x (t x n_embd input embeddings, overwritten with
+ * the last hidden states): products per row group, rope and attention per segment (in segment
+ * order), K/V stored into each segment's cache. `work` holds dec_work_floats(t) floats; the
+ * caches hold room for every segment. Cannot fail. */
+void dec_forward_segs(kern_ctx *kc, const lg_model *m, float *work, float *x, int64_t t,
+                      const dec_seg *segs, int n_seg, const dec_group *groups, int n_groups);
+/* Scratch floats dec_forward_segs needs for t rows. */
 size_t dec_work_floats(const dec_config *c, int64_t n);
 
 /* Fills x (n x n_embd) from token ids and image feature rows (see lg_session_eval). */
 lg_status dec_embed(lg_session *s, const int32_t *ids, int64_t n, const float *image_rows,
                     int64_t n_image_rows, float *x);
+
+/* ---- batched evaluation (pass.c) ---- */
+
+/* One piece of work for mdl_pass_run: like lg_session_eval(s, ids, n, image_rows, ...) after
+ * cutting the session's cache back to `pos` (-1: where it ends now, or where the previous
+ * segment of the same session in this pass ends). Several segments may name one session: they
+ * run in order, a later one seeing the cache an earlier one wrote (continuations of a shared
+ * prefix scored in one pass). */
+typedef struct mdl_seg {
+    lg_session *s;
+    int64_t pos;
+    const int32_t *ids;
+    int64_t n;
+    const float *image_rows; /* rows for this piece's image tokens, or NULL */
+    int64_t n_image_rows;
+    bool all_logits;   /* logits of every row, else of the last */
+    bool no_logits;    /* no logits at all (a prefill chunk that is not the last) */
+    float *logits_dst; /* optional: where the logits go; else into the pass's buffer */
+    /* results */
+    lg_status status;    /* LG_OK, or why the segment was left out (message in s->err) */
+    const float *logits; /* (all_logits ? n : 1) x n_vocab rows; valid until the pass runs again */
+} mdl_seg;
+
+/* Runs the segments that are valid as one decoder pass over all their rows on kc's threads.
+ * A segment that is invalid (ids out of range, image rows that do not match its image tokens,
+ * the context limit, pos beyond the cache) gets its own status and is left out; the others run.
+ * Returns LG_E_NOMEM (every segment failed, nothing changed) when scratch cannot be had, else
+ * LG_OK. Each segment's numbers equal those of running it alone. */
+lg_status mdl_pass_run(mdl_pass *p, kern_ctx *kc, const lg_model *m, mdl_seg *segs, int n);
+void mdl_pass_free(mdl_pass *p);
+
+/* A session whose forward passes run on `kc` (shared, not owned: the caller keeps it alive and
+ * runs one pass on it at a time); NULL makes the session its own context as lg_session_create. */
+lg_status mdl_session_create(const lg_model *model, kern_ctx *kc, lg_session **out, lg_error *err);
+/* Makes room in the session's cache for positions [0, upto). */
+lg_status mdl_session_reserve(lg_session *s, int64_t upto);
+/* Copies the first n cached positions of src into dst (same model), making dst hold exactly them.
+ */
+lg_status mdl_session_copy_prefix(lg_session *dst, const lg_session *src, int64_t n);
+
+/* ---- image encoding one crop at a time (session.c) ---- */
+
+typedef struct mdl_encoding {
+    const lg_pixels *px;
+    int64_t rows; /* packed rows */
+    int next;     /* crops done */
+    float *proj;  /* n_crops x rows_per_crop x n_text projected features */
+    lg_encode_timings tm;
+} mdl_encoding;
+
+/* lg_session_encode_image in steps: begin checks the pixels and allocates, each step encodes
+ * one crop (tower + projector), end packs and hands over the features (*features, lg_free).
+ * abort frees what begin allocated (after a failure, or to give up). */
+lg_status mdl_encode_begin(lg_session *s, const lg_pixels *px, mdl_encoding *e);
+lg_status mdl_encode_step(lg_session *s, mdl_encoding *e);
+bool mdl_encode_done(const mdl_encoding *e);
+lg_status mdl_encode_end(lg_session *s, mdl_encoding *e, float **features, int64_t *n_rows);
+void mdl_encode_abort(mdl_encoding *e);
 
 #endif /* LG_MODEL_H */

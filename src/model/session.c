@@ -33,22 +33,23 @@ void mdl_scratch_free(mdl_scratch *s) {
     s->cap = 0;
 }
 
-lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *err) {
+lg_status mdl_session_create(const lg_model *model, kern_ctx *kc, lg_session **out, lg_error *err) {
     if (!model || !out) return lg_err_set(err, LG_E_ARG, "lg_session_create: NULL argument");
     lg_session *s = lg_calloc(1, sizeof *s);
     if (!s) return lg_err_set(err, LG_E_NOMEM, "out of memory");
     s->model = model;
-    s->kc = kern_ctx_create(model->n_threads, model->kernels);
+    s->owns_kc = kc == NULL;
+    s->kc = kc ? kc : kern_ctx_create(model->n_threads, model->kernels);
     if (!s->kc) {
         lg_free(s);
         return lg_err_set(err, LG_E_NOMEM, "cannot create the kernel context");
     }
-    kern_ctx_set_precision(s->kc, model->precision);
+    if (s->owns_kc) kern_ctx_set_precision(s->kc, model->precision);
     const dec_config *d = &model->cfg.dec;
     lg_status st =
         kv_init(&s->kv, model->kv_dtype, d->n_layer, d->n_head_kv, d->head_dim, model->n_ctx, err);
     if (st != LG_OK) {
-        kern_ctx_free(s->kc);
+        if (s->owns_kc) kern_ctx_free(s->kc);
         lg_free(s);
         return st;
     }
@@ -56,14 +57,45 @@ lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *e
     return LG_OK;
 }
 
+lg_status lg_session_create(const lg_model *model, lg_session **out, lg_error *err) {
+    return mdl_session_create(model, NULL, out, err);
+}
+
 void lg_session_free(lg_session *s) {
     if (!s) return;
     kv_free(&s->kv);
+    mdl_pass_free(&s->pass);
     mdl_scratch_free(&s->work);
     mdl_scratch_free(&s->work2);
     lg_free(s->logits);
-    kern_ctx_free(s->kc);
+    if (s->owns_kc) kern_ctx_free(s->kc);
     lg_free(s);
+}
+
+lg_status mdl_session_reserve(lg_session *s, int64_t upto) {
+    if (upto <= s->kv.cap) return LG_OK;
+    int64_t n0 = s->kv.n;
+    s->kv.n = 0; /* kv_reserve counts from the fill mark */
+    lg_status st = kv_reserve(&s->kv, upto, &s->err);
+    s->kv.n = n0;
+    return st;
+}
+
+lg_status mdl_session_copy_prefix(lg_session *dst, const lg_session *src, int64_t n) {
+    lg_err_clear(&dst->err);
+    if (dst->model != src->model || n < 0 || n > src->kv.n)
+        return lg_err_set(&dst->err, LG_E_ARG, "cannot copy %lld of %lld cached tokens",
+                          (long long)n, (long long)src->kv.n);
+    lg_status st = mdl_session_reserve(dst, n);
+    if (st != LG_OK) return st;
+    size_t bytes = (size_t)n * (size_t)src->kv.row * lg_dtype_size(src->kv.dtype);
+    for (int il = 0; il < src->kv.n_layer; il++) {
+        memcpy(dst->kv.k[il], src->kv.k[il], bytes);
+        memcpy(dst->kv.v[il], src->kv.v[il], bytes);
+    }
+    dst->kv.n = n;
+    dst->n_logits = 0;
+    return LG_OK;
 }
 
 const char *lg_session_errmsg(const lg_session *s) {
@@ -129,52 +161,83 @@ static lg_status check_pixels(lg_session *s, const lg_pixels *px, int *grid_h, i
     return LG_OK;
 }
 
-lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **features,
-                                  int64_t *n_rows) {
+lg_status mdl_encode_begin(lg_session *s, const lg_pixels *px, mdl_encoding *e) {
     lg_err_clear(&s->err);
     s->have_enc_timings = false;
-    if (!features || !n_rows) return lg_err_set(&s->err, LG_E_ARG, "NULL output");
+    memset(e, 0, sizeof *e);
     const mdl_config *c = &s->model->cfg;
     int gh = 0, gw = 0;
-    int64_t rows = 0;
-    lg_status st = check_pixels(s, px, &gh, &gw, &rows);
+    lg_status st = check_pixels(s, px, &gh, &gw, &e->rows);
     if (st != LG_OK) return st;
     int64_t per = c->vit.n_out_rows, dv = c->vit.n_embd, dt = c->dec.n_embd;
-    int64_t crop_floats = (int64_t)c->vit.n_channel * c->vit.image_size * c->vit.image_size;
     size_t n_proj = (size_t)px->n_crops * (size_t)(per * dt);
-    float *proj = lg_malloc(n_proj * sizeof *proj);
-    float *out = lg_malloc((size_t)(rows * dt) * sizeof *out);
-    float *mem = mdl_scratch_get(&s->work2, (size_t)(c->vit.n_pos * dv + per * dt));
-    if (!proj || !out || !mem) {
-        st = lg_err_set(&s->err, LG_E_NOMEM, "out of memory encoding an image");
-        goto fail;
+    e->proj = lg_malloc(n_proj * sizeof *e->proj);
+    if (!e->proj || !mdl_scratch_get(&s->work2, (size_t)(c->vit.n_pos * dv + per * dt))) {
+        mdl_encode_abort(e);
+        return lg_err_set(&s->err, LG_E_NOMEM, "out of memory encoding an image");
     }
-    float *feat = mem, *tmp = mem + c->vit.n_pos * dv;
-    lg_encode_timings tm = {.crops = px->n_crops, .rows = rows};
-    for (int i = 0; i < px->n_crops; i++) {
-        double t0 = mono_s();
-        st = vit_forward_crop(s, px->values + i * crop_floats, feat);
-        if (st != LG_OK) goto fail;
-        double t1 = mono_s();
-        const float *sel = feat + (c->vit.drop_cls ? dv : 0);
-        proj_forward(s, sel, per, proj + (size_t)i * (size_t)(per * dt), tmp);
-        double t2 = mono_s();
-        tm.vision_s += t1 - t0, tm.projector_s += t2 - t1;
-    }
-    double t3 = mono_s();
-    st = pack_features(c, proj, px->n_crops, px->orig_height, px->orig_width, s->model->w.newline,
-                       out, &s->err);
-    if (st != LG_OK) goto fail;
-    tm.packing_s = mono_s() - t3;
-    s->enc_timings = tm;
-    s->have_enc_timings = true;
-    lg_free(proj);
-    *features = out;
-    *n_rows = rows;
+    e->px = px;
+    e->tm = (lg_encode_timings){.crops = px->n_crops, .rows = e->rows};
     return LG_OK;
-fail:
-    lg_free(proj);
-    lg_free(out);
+}
+
+bool mdl_encode_done(const mdl_encoding *e) {
+    return e->px && e->next >= e->px->n_crops;
+}
+
+lg_status mdl_encode_step(lg_session *s, mdl_encoding *e) {
+    const mdl_config *c = &s->model->cfg;
+    if (!e->px || mdl_encode_done(e)) return lg_err_set(&s->err, LG_E_ARG, "no crop to encode");
+    int64_t per = c->vit.n_out_rows, dv = c->vit.n_embd, dt = c->dec.n_embd;
+    int64_t crop_floats = (int64_t)c->vit.n_channel * c->vit.image_size * c->vit.image_size;
+    float *feat = s->work2.data, *tmp = feat + c->vit.n_pos * dv;
+    int i = e->next;
+    double t0 = mono_s();
+    lg_status st = vit_forward_crop(s, e->px->values + i * crop_floats, feat);
+    if (st != LG_OK) return st;
+    double t1 = mono_s();
+    const float *sel = feat + (c->vit.drop_cls ? dv : 0);
+    proj_forward(s, sel, per, e->proj + (size_t)i * (size_t)(per * dt), tmp);
+    double t2 = mono_s();
+    e->tm.vision_s += t1 - t0, e->tm.projector_s += t2 - t1;
+    e->next++;
+    return LG_OK;
+}
+
+lg_status mdl_encode_end(lg_session *s, mdl_encoding *e, float **features, int64_t *n_rows) {
+    const mdl_config *c = &s->model->cfg;
+    if (!mdl_encode_done(e)) return lg_err_set(&s->err, LG_E_ARG, "crops left to encode");
+    float *out = lg_malloc((size_t)(e->rows * c->dec.n_embd) * sizeof *out);
+    if (!out) return lg_err_set(&s->err, LG_E_NOMEM, "out of memory encoding an image");
+    double t3 = mono_s();
+    lg_status st = pack_features(c, e->proj, e->px->n_crops, e->px->orig_height, e->px->orig_width,
+                                 s->model->w.newline, out, &s->err);
+    if (st != LG_OK) {
+        lg_free(out);
+        return st;
+    }
+    e->tm.packing_s = mono_s() - t3;
+    s->enc_timings = e->tm;
+    s->have_enc_timings = true;
+    *features = out;
+    *n_rows = e->rows;
+    mdl_encode_abort(e);
+    return LG_OK;
+}
+
+void mdl_encode_abort(mdl_encoding *e) {
+    lg_free(e->proj);
+    memset(e, 0, sizeof *e);
+}
+
+lg_status lg_session_encode_image(lg_session *s, const lg_pixels *px, float **features,
+                                  int64_t *n_rows) {
+    if (!features || !n_rows) return lg_err_set(&s->err, LG_E_ARG, "NULL output");
+    mdl_encoding e;
+    lg_status st = mdl_encode_begin(s, px, &e);
+    while (st == LG_OK && !mdl_encode_done(&e)) st = mdl_encode_step(s, &e);
+    if (st == LG_OK) st = mdl_encode_end(s, &e, features, n_rows);
+    if (st != LG_OK) mdl_encode_abort(&e);
     return st;
 }
 
@@ -223,22 +286,26 @@ lg_status lg_session_eval(lg_session *s, const int32_t *ids, size_t n, const flo
      * the session as it was. */
     st = kv_reserve(&s->kv, (int64_t)n, &s->err);
     if (st != LG_OK) return st;
-    float *x = mdl_scratch_get(&s->work2, (size_t)(chunk * d->n_embd));
-    if (!x || !mdl_scratch_get(&s->work, dec_work_floats(d, chunk)))
-        return lg_err_set(&s->err, LG_E_NOMEM, "out of memory for the decoder");
     int64_t n_past0 = s->kv.n, used = 0;
     s->n_logits = 0;
     for (int64_t off = 0; off < (int64_t)n; off += chunk) {
         int64_t m = (int64_t)n - off < chunk ? (int64_t)n - off : chunk;
-        const float *rows_in = image_features ? image_features + used * d->n_embd : NULL;
-        st = dec_embed(s, ids + off, m, rows_in, n_feature_rows - used, x);
-        if (st != LG_OK) break;
+        int64_t img = 0;
         for (int64_t i = 0; i < m; i++)
-            used += image_features && ids[off + i] == s->model->cfg.image_token;
+            img += image_features && ids[off + i] == s->model->cfg.image_token;
         bool last = off + m == (int64_t)n;
-        float *dst = all_logits ? s->logits + off * d->n_vocab : last ? s->logits : NULL;
-        st = dec_forward(s, x, m, all_logits != 0, dst);
-        if (st != LG_OK) break;
+        mdl_seg seg = {.s = s,
+                       .pos = -1,
+                       .ids = ids + off,
+                       .n = m,
+                       .image_rows = image_features ? image_features + used * d->n_embd : NULL,
+                       .n_image_rows = img,
+                       .all_logits = all_logits != 0,
+                       .no_logits = !all_logits && !last,
+                       .logits_dst = all_logits ? s->logits + off * d->n_vocab : s->logits};
+        used += img;
+        mdl_pass_run(&s->pass, s->kc, s->model, &seg, 1);
+        if ((st = seg.status) != LG_OK) break;
     }
     if (st != LG_OK) {
         s->kv.n = n_past0;
