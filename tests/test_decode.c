@@ -148,13 +148,13 @@ static void script_free(script_lm *s) {
 static const char *categories[] = {"O1: Hate", "O2: Violence", "NA: None applying"};
 
 static vd_params default_params(void) {
-    vd_params p = {VD_RATIONALE_ALWAYS, 0.0f, 0, 1.0f, 1, 64};
+    vd_params p = {VD_RATIONALE_ALWAYS, 0.0f, 0, 1.0f, 1, 64, false};
     return p;
 }
 
 static void run(const char *answer, const vd_params *p, vd_result *r, script_lm *s) {
     script_init(s, answer);
-    vd_lm lm = {s, N_VOCAB, script_eval, script_truncate, script_errmsg};
+    vd_lm lm = {s, N_VOCAB, script_eval, script_truncate, script_errmsg, NULL};
     vd_schema schema;
     lg_error e;
     assert_int_equal(vd_schema_build(&schema, categories, 3, &mock_tok, N_VOCAB, &e), LG_OK);
@@ -337,7 +337,7 @@ static void test_forced_ids_are_canonical_with_qwen_tokenizer(void **state) {
                          "(caf\\u00e9 sign).\"\n}";
     script_lm s;
     script_init_with(&s, answer, &tok, n_vocab, im_end);
-    vd_lm lm = {&s, n_vocab, script_eval, script_truncate, script_errmsg};
+    vd_lm lm = {&s, n_vocab, script_eval, script_truncate, script_errmsg, NULL};
     vd_schema schema;
     assert_int_equal(vd_schema_build(&schema, cats, 4, &tok, n_vocab, &e), LG_OK);
     vd_params p = default_params();

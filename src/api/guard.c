@@ -3,25 +3,12 @@
  * vision tower -> chat template + policy + tokenizer -> prefill -> verdict decoder). This is the
  * only file that knows every layer.
  */
-#include "core/core.h"
-#include "decode/decode.h"
+#include "api/api.h"
 
 #include <string.h>
 #include <time.h>
 
-struct lg_guard {
-    lg_model *model;
-    lg_tokenizer *tok;
-    lg_preprocessor *pp;
-    lg_session *sess;
-    const char *chat_template; /* static string */
-    char policy_sha[65];       /* the policy the cached schema was built for */
-    vd_schema schema;
-    bool have_schema;
-    lg_error err;
-};
-
-/* What lg_guard_assess hands back: the public struct plus the storage it points into. */
+/* What a verdict hands back: the public struct plus the storage it points into. */
 typedef struct verdict_box {
     lg_verdict pub;
     vd_result res;
@@ -29,7 +16,7 @@ typedef struct verdict_box {
     size_t n_options;
 } verdict_box;
 
-static double now_s(void) {
+double api_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -45,7 +32,12 @@ lg_assess_params lg_assess_params_default(void) {
 }
 
 lg_guard_params lg_guard_params_default(void) {
-    return (lg_guard_params){.model = lg_model_params_default(), .chat_template = NULL};
+    return (lg_guard_params){.model = lg_model_params_default(),
+                             .chat_template = NULL,
+                             .max_batch = 8,
+                             .kv_budget = 0,
+                             .features_cache_bytes = 0,
+                             .max_queue = 0};
 }
 
 /* ---- adapters: the verdict decoder's view of the session and the tokenizer ---- */
@@ -62,22 +54,43 @@ static const char *lm_errmsg(void *ctx) {
     return lg_session_errmsg(ctx);
 }
 
+/* Every option continuation in one decoder pass over the guard's session. */
+static lg_status lm_eval_multi(void *ctx, vd_eval *ev, size_t n) {
+    mdl_seg segs[64];
+    if (n > 64) return LG_E_ARG;
+    for (size_t i = 0; i < n; i++)
+        segs[i] = (mdl_seg){.pos = (int64_t)ev[i].pos,
+                            .ids = ev[i].ids,
+                            .n = (int64_t)ev[i].n,
+                            .all_logits = ev[i].all};
+    lg_status st = mdl_session_eval_multi(ctx, segs, (int)n);
+    for (size_t i = 0; i < n && st == LG_OK; i++) ev[i].logits = segs[i].logits;
+    return st;
+}
+
 static lg_status tok_encode(void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
-    return lg_tokenizer_encode(ctx, text, len, ids, n);
+    lg_guard *g = ctx;
+    pthread_mutex_lock(&g->tok_mu);
+    lg_status st = lg_tokenizer_encode(g->tok, text, len, ids, n);
+    pthread_mutex_unlock(&g->tok_mu);
+    return st;
 }
 
 /* Special tokens (<|im_end|>, <image>) never appear inside a rationale. */
 static const char *tok_bytes(void *ctx, int32_t id, size_t *len) {
-    if (lg_tokenizer_is_special(ctx, id)) return NULL;
-    return (const char *)lg_tokenizer_token_bytes(ctx, id, len);
+    lg_guard *g = ctx;
+    if (lg_tokenizer_is_special(g->tok, id)) return NULL;
+    return (const char *)lg_tokenizer_token_bytes(g->tok, id, len);
 }
 
 static vd_lm guard_lm(lg_guard *g) {
-    return (vd_lm){g->sess, (size_t)lg_model_n_vocab(g->model), lm_eval, lm_truncate, lm_errmsg};
+    return (vd_lm){g->sess,   (size_t)lg_model_n_vocab(g->model),
+                   lm_eval,   lm_truncate,
+                   lm_errmsg, lm_eval_multi};
 }
 
-static vd_tok guard_tok(lg_guard *g) {
-    return (vd_tok){g->tok, (size_t)lg_tokenizer_vocab_size(g->tok), tok_encode, tok_bytes};
+vd_tok api_guard_tok(lg_guard *g) {
+    return (vd_tok){g, (size_t)lg_tokenizer_vocab_size(g->tok), tok_encode, tok_bytes};
 }
 
 /* ---- open / free ---- */
@@ -85,8 +98,16 @@ static vd_tok guard_tok(lg_guard *g) {
 lg_status lg_guard_open(const char *model_dir, const lg_guard_params *params, lg_guard **out,
                         lg_error *err) {
     lg_guard_params p = params ? *params : lg_guard_params_default();
+    if (p.max_batch < 1 || p.max_batch > 64 || p.kv_budget < 0 || p.features_cache_bytes < 0 ||
+        p.max_queue < 0)
+        return lg_err_set(err, LG_E_ARG,
+                          "guard parameters: max_batch must be 1..64, kv_budget, "
+                          "features_cache_bytes and max_queue >= 0");
     lg_guard *g = lg_calloc(1, sizeof *g);
     if (!g) return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    pthread_mutex_init(&g->tok_mu, NULL);
+    pthread_mutex_init(&g->schema_mu, NULL);
+    pthread_mutex_init(&g->eng_mu, NULL);
     lg_status st = lg_model_open(model_dir, &p.model, &g->model, err);
     if (st != LG_OK) goto fail;
     if ((st = lg_tokenizer_open(model_dir, &g->tok, err)) != LG_OK) goto fail;
@@ -102,6 +123,8 @@ lg_status lg_guard_open(const char *model_dir, const lg_guard_params *params, lg
                         tmpl ? "named " : "for model type ", tmpl ? tmpl : lg_model_type(g->model));
         goto fail;
     }
+    g->params = p;
+    g->params.chat_template = g->chat_template;
     *out = g;
     return LG_OK;
 fail:
@@ -111,11 +134,19 @@ fail:
 
 void lg_guard_free(lg_guard *g) {
     if (!g) return;
-    if (g->have_schema) vd_schema_free(&g->schema);
+    api_engine_free(g);
+    for (int i = 0; i < API_SCHEMA_CACHE; i++)
+        if (g->schemas[i]) {
+            vd_schema_free(&g->schemas[i]->schema);
+            lg_free(g->schemas[i]);
+        }
     lg_session_free(g->sess);
     lg_preprocessor_free(g->pp);
     lg_tokenizer_free(g->tok);
     lg_model_free(g->model);
+    pthread_mutex_destroy(&g->tok_mu);
+    pthread_mutex_destroy(&g->schema_mu);
+    pthread_mutex_destroy(&g->eng_mu);
     lg_free(g);
 }
 
@@ -139,125 +170,156 @@ const char *lg_guard_default_policy_version(const lg_guard *g) {
     return strcmp(lg_model_type(g->model), "llava") == 0 ? "v1.0" : "v1.2";
 }
 
-/* ---- assess ---- */
+/* ---- policies, schemas, prompts ---- */
 
-/* The category options of a policy, "NA: None applying" last (lg_free each and the array). */
-static char **policy_options(const lg_policy *pol, size_t *n_out) {
+void api_policy_clear(api_policy *p) {
+    if (!p) return;
+    if (p->options)
+        for (size_t i = 0; i < p->n_options; i++) lg_free(p->options[i]);
+    lg_free(p->options);
+    lg_free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+lg_status api_policy_prepare(const lg_policy *pol, api_policy *out, lg_error *err) {
+    memset(out, 0, sizeof *out);
     size_t n = lg_policy_n_categories(pol);
-    char **opt = lg_calloc(n + 1, sizeof *opt);
-    if (!opt) return NULL;
+    out->text = lg_strdup(lg_policy_text(pol));
+    out->options = lg_calloc(n + 1, sizeof *out->options);
+    if (!out->text || !out->options) goto nomem;
     for (size_t i = 0; i <= n; i++) {
-        opt[i] = lg_strdup(i < n ? lg_policy_category_option(pol, i) : lg_policy_na_option(pol));
-        if (!opt[i]) {
-            for (size_t k = 0; k < i; k++) lg_free(opt[k]);
-            lg_free(opt);
-            return NULL;
-        }
+        out->options[i] =
+            lg_strdup(i < n ? lg_policy_category_option(pol, i) : lg_policy_na_option(pol));
+        if (!out->options[i]) goto nomem;
+        out->n_options = i + 1;
     }
-    *n_out = n + 1;
-    return opt;
+    lg_policy_sha256(pol, out->sha);
+    return LG_OK;
+nomem:
+    api_policy_clear(out);
+    return lg_err_set(err, LG_E_NOMEM, "out of memory");
 }
 
-static void free_options(char **opt, size_t n) {
-    if (!opt) return;
-    for (size_t i = 0; i < n; i++) lg_free(opt[i]);
-    lg_free(opt);
+/* The schema depends only on the option strings: key them by their hash. */
+static void schema_key(const api_policy *p, char key[65]) {
+    lg_buf b;
+    lg_buf_init(&b);
+    for (size_t i = 0; i < p->n_options; i++) {
+        lg_buf_puts(&b, p->options[i]);
+        lg_buf_putc(&b, '\n');
+    }
+    lg_sha256_hex(b.data ? b.data : "", b.len, key);
+    lg_buf_free(&b);
 }
 
-/* Builds (or reuses) the decoder schema for this policy. */
-static lg_status ensure_schema(lg_guard *g, const lg_policy *pol, const char *sha, char **options,
-                               size_t n_options) {
-    if (g->have_schema && strcmp(g->policy_sha, sha) == 0) return LG_OK;
-    if (g->have_schema) vd_schema_free(&g->schema);
-    g->have_schema = false;
-    vd_tok tok = guard_tok(g);
-    lg_status st = vd_schema_build(&g->schema, (const char *const *)options, (int)n_options, &tok,
-                                   (size_t)lg_model_n_vocab(g->model), &g->err);
-    if (st != LG_OK) return st;
-    (void)pol;
-    memcpy(g->policy_sha, sha, 65);
-    g->have_schema = true;
+lg_status api_schema_get(lg_guard *g, const api_policy *p, api_schema **out, lg_error *err) {
+    char key[65];
+    schema_key(p, key);
+    pthread_mutex_lock(&g->schema_mu);
+    int free_slot = -1, lru = -1;
+    for (int i = 0; i < API_SCHEMA_CACHE; i++) {
+        api_schema *s = g->schemas[i];
+        if (!s) {
+            if (free_slot < 0) free_slot = i;
+            continue;
+        }
+        if (strcmp(s->key, key) == 0) {
+            s->refs++;
+            s->last_use = ++g->schema_clock;
+            pthread_mutex_unlock(&g->schema_mu);
+            *out = s;
+            return LG_OK;
+        }
+        if (s->refs == 0 && (lru < 0 || s->last_use < g->schemas[lru]->last_use)) lru = i;
+    }
+    /* Built under the lock: a few milliseconds, once per option list. */
+    api_schema *s = lg_calloc(1, sizeof *s);
+    lg_status st = s ? LG_OK : lg_err_set(err, LG_E_NOMEM, "out of memory");
+    if (st == LG_OK) {
+        vd_tok tok = api_guard_tok(g);
+        st = vd_schema_build(&s->schema, (const char *const *)p->options, (int)p->n_options, &tok,
+                             (size_t)lg_model_n_vocab(g->model), err);
+    }
+    if (st != LG_OK) {
+        lg_free(s);
+        pthread_mutex_unlock(&g->schema_mu);
+        return st;
+    }
+    memcpy(s->key, key, 65);
+    s->refs = 1;
+    s->last_use = ++g->schema_clock;
+    int slot = free_slot >= 0 ? free_slot : lru;
+    if (slot >= 0) {
+        if (g->schemas[slot]) {
+            vd_schema_free(&g->schemas[slot]->schema);
+            lg_free(g->schemas[slot]);
+        }
+        g->schemas[slot] = s;
+    } else {
+        s->refs = -1000000; /* every slot in use: this one is not cached, put frees it */
+    }
+    pthread_mutex_unlock(&g->schema_mu);
+    *out = s;
     return LG_OK;
 }
 
-/* Renders and tokenizes the prompt: chat template around the policy, image tokens expanded. */
-static lg_status build_prompt(lg_guard *g, const lg_policy *pol, int64_t image_tokens,
-                              int32_t **ids, size_t *n) {
-    const char *text = lg_policy_text(pol);
+void api_schema_put(lg_guard *g, api_schema *s) {
+    if (!s) return;
+    pthread_mutex_lock(&g->schema_mu);
+    bool uncached = s->refs < 0;
+    s->refs--;
+    pthread_mutex_unlock(&g->schema_mu);
+    if (uncached) {
+        vd_schema_free(&s->schema);
+        lg_free(s);
+    }
+}
+
+lg_status api_build_prompt(lg_guard *g, const char *text, int64_t image_tokens, int32_t **ids,
+                           size_t *n, lg_error *err) {
     char *prompt = NULL;
     size_t len = 0;
     lg_status st = lg_chat_render(g->chat_template, text, strlen(text), 1, image_tokens, 1, &prompt,
-                                  &len, &g->err);
+                                  &len, err);
     if (st != LG_OK) return st;
+    pthread_mutex_lock(&g->tok_mu);
     st = lg_tokenizer_encode_ex(g->tok, prompt, len, LG_ENCODE_ADD_SPECIAL, ids, n);
-    if (st != LG_OK)
-        lg_err_set(&g->err, st, "tokenizing the prompt: %s", lg_tokenizer_errmsg(g->tok));
+    if (st != LG_OK) lg_err_set(err, st, "tokenizing the prompt: %s", lg_tokenizer_errmsg(g->tok));
+    pthread_mutex_unlock(&g->tok_mu);
     lg_free(prompt);
     return st;
 }
 
-static lg_status session_fail(lg_guard *g, lg_status st, const char *what) {
-    return lg_err_set(&g->err, st, "%s: %s", what, lg_session_errmsg(g->sess));
+int64_t api_answer_room(const lg_assess_params *ap) {
+    return (int64_t)ap->max_rationale_tokens + 64;
 }
 
-lg_status lg_guard_assess(lg_guard *g, const lg_image *img, const lg_policy *policy,
-                          const lg_assess_params *params, lg_verdict **out) {
-    lg_assess_params ap = params ? *params : lg_assess_params_default();
-    double t0 = now_s();
-    lg_pixels *px = NULL;
-    float *features = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
+vd_params api_vd_params(const lg_assess_params *ap) {
+    return (vd_params){.rationale = (vd_rationale)ap->rationale,
+                       .temperature = ap->temperature,
+                       .top_k = ap->top_k,
+                       .top_p = ap->top_p,
+                       .seed = ap->seed,
+                       .max_rationale_tokens = ap->max_rationale_tokens};
+}
+
+lg_verdict *api_verdict_make(lg_guard *g, vd_result *res, const api_policy *p) {
     verdict_box *box = lg_calloc(1, sizeof *box);
-    lg_status st = LG_OK;
-    if (!box) return lg_err_set(&g->err, LG_E_NOMEM, "out of memory");
+    if (!box) return NULL;
+    box->options = lg_calloc(p->n_options, sizeof *box->options);
+    if (!box->options) {
+        lg_free(box);
+        return NULL;
+    }
+    box->n_options = p->n_options;
+    for (size_t i = 0; i < p->n_options; i++)
+        if (!(box->options[i] = lg_strdup(p->options[i]))) {
+            lg_verdict_free(&box->pub);
+            return NULL;
+        }
+    box->res = *res;
+    memset(res, 0, sizeof *res);
     lg_verdict *v = &box->pub;
-    lg_err_clear(&g->err);
-
-    if ((st = lg_preprocess(g->pp, img, &px, &g->err)) != LG_OK) goto fail;
-    double t1 = now_s();
-    int64_t n_rows = 0;
-    if ((st = lg_session_encode_image(g->sess, px, &features, &n_rows)) != LG_OK) {
-        session_fail(g, st, "vision");
-        goto fail;
-    }
-    double t2 = now_s();
-
-    lg_policy_sha256(policy, v->policy_sha256);
-    if (!(box->options = policy_options(policy, &box->n_options))) {
-        st = lg_err_set(&g->err, LG_E_NOMEM, "out of memory");
-        goto fail;
-    }
-    if ((st = ensure_schema(g, policy, v->policy_sha256, box->options, box->n_options)) != LG_OK)
-        goto fail;
-    if ((st = build_prompt(g, policy, n_rows, &ids, &n_ids)) != LG_OK) goto fail;
-    if ((int64_t)n_ids + ap.max_rationale_tokens + 64 > lg_model_context_limit(g->model)) {
-        st = lg_err_set(&g->err, LG_E_LIMIT,
-                        "the prompt (%zu tokens) and answer do not fit the context of %lld tokens",
-                        n_ids, (long long)lg_model_context_limit(g->model));
-        goto fail;
-    }
-    if ((st = lg_session_truncate(g->sess, 0)) != LG_OK) goto fail;
-    const float *logits = NULL;
-    st = lg_session_eval(g->sess, ids, n_ids, features, n_rows, 0, &logits);
-    if (st != LG_OK) {
-        session_fail(g, st, "prefill");
-        goto fail;
-    }
-    double t3 = now_s();
-
-    vd_params vp = {.rationale = (vd_rationale)ap.rationale,
-                    .temperature = ap.temperature,
-                    .top_k = ap.top_k,
-                    .top_p = ap.top_p,
-                    .seed = ap.seed,
-                    .max_rationale_tokens = ap.max_rationale_tokens};
-    vd_lm lm = guard_lm(g);
-    vd_tok tok = guard_tok(g);
-    if ((st = vd_decode(&g->schema, &lm, &tok, ids, n_ids, &vp, &box->res, &g->err)) != LG_OK)
-        goto fail;
-    double t4 = now_s();
-
     vd_result *r = &box->res;
     v->unsafe = r->unsafe;
     v->rating = r->unsafe ? "Unsafe" : "Safe";
@@ -269,32 +331,99 @@ lg_status lg_guard_assess(lg_guard *g, const lg_image *img, const lg_policy *pol
     v->category_options = (const char *const *)box->options;
     v->category_probs = r->category_probs;
     v->answer = r->answer;
+    memcpy(v->policy_sha256, p->sha, 65);
     v->model_type = lg_model_type(g->model);
+    v->answer_tokens = r->n_forced + r->n_sampled;
+    return v;
+}
+
+/* ---- assess ---- */
+
+static lg_status session_fail(lg_guard *g, lg_status st, const char *what) {
+    return lg_err_set(&g->err, st, "%s: %s", what, lg_session_errmsg(g->sess));
+}
+
+lg_status api_guard_assess_ex(lg_guard *g, const lg_image *img, const lg_policy *policy,
+                              const lg_assess_params *params, bool sequential_options,
+                              lg_verdict **out) {
+    lg_assess_params ap = params ? *params : lg_assess_params_default();
+    double t0 = api_now();
+    lg_pixels *px = NULL;
+    float *features = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    api_policy pol = {0};
+    api_schema *schema = NULL;
+    vd_result res = {0};
+    lg_status st = LG_OK;
+    lg_err_clear(&g->err);
+
+    if ((st = lg_preprocess(g->pp, img, &px, &g->err)) != LG_OK) goto done;
+    double t1 = api_now();
+    int64_t n_rows = 0;
+    if ((st = lg_session_encode_image(g->sess, px, &features, &n_rows)) != LG_OK) {
+        session_fail(g, st, "vision");
+        goto done;
+    }
+    double t2 = api_now();
+    if ((st = api_policy_prepare(policy, &pol, &g->err)) != LG_OK) goto done;
+    if ((st = api_schema_get(g, &pol, &schema, &g->err)) != LG_OK) goto done;
+    if ((st = api_build_prompt(g, pol.text, n_rows, &ids, &n_ids, &g->err)) != LG_OK) goto done;
+    if ((int64_t)n_ids + api_answer_room(&ap) > lg_model_context_limit(g->model)) {
+        st = lg_err_set(&g->err, LG_E_LIMIT,
+                        "the prompt (%zu tokens) and answer do not fit the context of %lld tokens",
+                        n_ids, (long long)lg_model_context_limit(g->model));
+        goto done;
+    }
+    if ((st = lg_session_truncate(g->sess, 0)) != LG_OK) goto done;
+    const float *logits = NULL;
+    st = lg_session_eval(g->sess, ids, n_ids, features, n_rows, 0, &logits);
+    if (st != LG_OK) {
+        session_fail(g, st, "prefill");
+        goto done;
+    }
+    double t3 = api_now();
+    vd_params vp = api_vd_params(&ap);
+    vp.sequential_options = sequential_options;
+    vd_lm lm = guard_lm(g);
+    vd_tok tok = api_guard_tok(g);
+    if ((st = vd_decode(&schema->schema, &lm, &tok, ids, n_ids, &vp, &res, &g->err)) != LG_OK)
+        goto done;
+    double t4 = api_now();
+    lg_verdict *v = api_verdict_make(g, &res, &pol);
+    if (!v) {
+        st = lg_err_set(&g->err, LG_E_NOMEM, "out of memory");
+        goto done;
+    }
     v->prompt_tokens = (int64_t)n_ids;
     v->image_tokens = n_rows;
-    v->answer_tokens = r->n_forced + r->n_sampled;
     v->timings.preprocess = t1 - t0;
     v->timings.vision = t2 - t1;
     v->timings.prefill = t3 - t2;
     v->timings.verdict = t4 - t3;
     v->timings.total = t4 - t0;
-    lg_pixels_free(px);
-    lg_free(features);
-    lg_free(ids);
     *out = v;
-    return LG_OK;
-fail:
+done:
+    vd_result_clear(&res);
+    api_schema_put(g, schema);
+    api_policy_clear(&pol);
     lg_pixels_free(px);
     lg_free(features);
     lg_free(ids);
-    lg_verdict_free(&box->pub);
     return st;
+}
+
+lg_status lg_guard_assess(lg_guard *g, const lg_image *img, const lg_policy *policy,
+                          const lg_assess_params *params, lg_verdict **out) {
+    return api_guard_assess_ex(g, img, policy, params, false, out);
 }
 
 void lg_verdict_free(lg_verdict *v) {
     if (!v) return;
     verdict_box *box = (verdict_box *)v; /* pub is the first member */
     vd_result_clear(&box->res);
-    free_options(box->options, box->n_options);
+    if (box->options)
+        for (size_t i = 0; i < box->n_options; i++) lg_free(box->options[i]);
+    lg_free(box->options);
     lg_free(box);
 }

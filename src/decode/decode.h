@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 /* The language model as the decoder needs it. The context already holds the prompt. */
+struct vd_eval;
 typedef struct vd_lm {
     void *ctx;
     size_t n_vocab; /* logits per position */
@@ -30,7 +31,20 @@ typedef struct vd_lm {
     /* Rolls the context back to its first n_past tokens. */
     lg_status (*truncate)(void *ctx, size_t n_past);
     const char *(*errmsg)(void *ctx);
+    /* Optional: several continuations in one model pass. Equivalent to, for each eval in order,
+     * truncate(pos) then eval(ids, n, all); the context ends as the last one leaves it. Every
+     * eval's logits stay valid until the next call. NULL: the decoder does exactly that. */
+    lg_status (*eval_multi)(void *ctx, struct vd_eval *evals, size_t n);
 } vd_lm;
+
+/* One continuation for vd_lm.eval_multi. */
+typedef struct vd_eval {
+    size_t pos;
+    const int32_t *ids;
+    size_t n;
+    bool all;
+    const float *logits; /* out: n (all) or 1 rows of n_vocab */
+} vd_eval;
 
 /* The tokenizer as the decoder needs it. */
 typedef struct vd_tok {
@@ -95,6 +109,8 @@ typedef struct vd_params {
     float top_p;       /* >= 1: off */
     uint64_t seed;
     int max_rationale_tokens; /* the string is closed by the decoder when reached */
+    bool sequential_options;  /* score options one model call each even when eval_multi is
+                                 there (the old way: for benchmarks and tests) */
 } vd_params;
 
 /* The options of one policy, compiled against one tokenizer (reusable for many images). */

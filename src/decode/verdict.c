@@ -147,6 +147,70 @@ done:
 
 /* ---- options: rating and category ---- */
 
+/* The first token of option i that is scored (the ones before are shared by every option and
+ * scored by none), and the position its feed starts from given the ids the context holds. */
+static size_t option_start(size_t shared, size_t len) {
+    /* every option scores at least one token, and the prompt is never re-fed */
+    size_t start = shared < len ? shared : len - 1;
+    return start < 1 ? 1 : start;
+}
+
+static double option_logp(const dstate *d, const int32_t *ids, size_t len, size_t start,
+                          size_t keep, const float *rows) {
+    double lp = 0;
+    for (size_t j = start; j < len; j++)
+        lp += log_softmax_at(rows + (j - 1 - keep) * d->lm->n_vocab, d->lm->n_vocab, ids[j]);
+    return lp;
+}
+
+/* One model call per option: cut back to what it shares with the context, feed the rest. */
+static lg_status score_sequential(dstate *d, int32_t **ids, const size_t *len, size_t shared, int n,
+                                  double *logp) {
+    for (int i = 0; i < n; i++) {
+        size_t start = option_start(shared, len[i]);
+        size_t keep = common_prefix(d->kv, d->n_kv, ids[i], start - 1);
+        lg_status st = lm_truncate(d, keep);
+        if (st != LG_OK) return st;
+        const float *rows = NULL;
+        if ((st = lm_feed(d, ids[i] + keep, len[i] - keep, true, &rows)) != LG_OK) return st;
+        d->n_forced += (int64_t)(len[i] - keep);
+        logp[i] = option_logp(d, ids[i], len[i], start, keep, rows);
+    }
+    return LG_OK;
+}
+
+/* The same continuations as score_sequential in one model pass (vd_lm.eval_multi): option i
+ * starts where the context would have stood after option i-1, so every number is the same. */
+static lg_status score_all(dstate *d, int32_t **ids, const size_t *len, size_t shared, int n,
+                           double *logp) {
+    if (!d->lm->eval_multi || d->params->sequential_options)
+        return score_sequential(d, ids, len, shared, n, logp);
+    vd_eval ev[64];
+    size_t keep[64];
+    if (n > 64) return lg_err_set(d->err, LG_E_ARG, "more than 64 options");
+    for (int i = 0; i < n; i++) {
+        size_t start = option_start(shared, len[i]);
+        keep[i] = i == 0 ? common_prefix(d->kv, d->n_kv, ids[0], start - 1)
+                         : common_prefix(ids[i - 1], len[i - 1], ids[i], start - 1);
+        ev[i] = (vd_eval){keep[i], ids[i] + keep[i], len[i] - keep[i], true, NULL};
+    }
+    lg_status st = kv_reserve(d, len[n - 1] > d->n_kv ? len[n - 1] : d->n_kv);
+    if (st != LG_OK) return st;
+    if ((st = d->lm->eval_multi(d->lm->ctx, ev, (size_t)n)) != LG_OK) return lm_fail(d, st);
+    for (int i = 0; i < n; i++) {
+        d->n_forced += (int64_t)(len[i] - keep[i]);
+        logp[i] =
+            option_logp(d, ids[i], len[i], option_start(shared, len[i]), keep[i], ev[i].logits);
+    }
+    /* the context now holds the last option's tokens, as after score_sequential */
+    if ((st = kv_reserve(d, len[n - 1])) != LG_OK) return st;
+    memcpy(d->kv, ids[n - 1], len[n - 1] * sizeof *d->kv);
+    d->n_kv = len[n - 1];
+    d->logits = ev[n - 1].logits + (len[n - 1] - keep[n - 1] - 1) * d->lm->n_vocab;
+    d->have_logits = true;
+    return LG_OK;
+}
+
 /* Scores every option by the full probability of its tokens after the answer so far; writes
  * normalised probabilities to probs[n]. Leaves the context holding a prefix of the answer. */
 static lg_status score_options(dstate *d, const char *const *options, int n, double *probs) {
@@ -174,20 +238,7 @@ static lg_status score_options(dstate *d, const char *const *options, int n, dou
         size_t c = i == 0 ? len[0] : common_prefix(ids[0], len[0], ids[i], len[i]);
         shared = c < shared ? c : shared;
     }
-    for (int i = 0; i < n; i++) {
-        /* every option scores at least one token, and the prompt is never re-fed */
-        size_t start = shared < len[i] ? shared : len[i] - 1;
-        if (start < 1) start = 1;
-        size_t keep = common_prefix(d->kv, d->n_kv, ids[i], start - 1);
-        if ((st = lm_truncate(d, keep)) != LG_OK) goto done;
-        const float *rows = NULL;
-        if ((st = lm_feed(d, ids[i] + keep, len[i] - keep, true, &rows)) != LG_OK) goto done;
-        d->n_forced += (int64_t)(len[i] - keep);
-        double lp = 0;
-        for (size_t j = start; j < len[i]; j++)
-            lp += log_softmax_at(rows + (j - 1 - keep) * d->lm->n_vocab, d->lm->n_vocab, ids[i][j]);
-        logp[i] = lp;
-    }
+    if ((st = score_all(d, ids, len, shared, n, logp)) != LG_OK) goto done;
     double mx = logp[0];
     for (int i = 1; i < n; i++) mx = logp[i] > mx ? logp[i] : mx;
     double sum = 0;
@@ -324,7 +375,7 @@ lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
 
     /* rating */
     lg_buf_puts(&d.text, SKELETON_OPEN);
-    double rp[2];
+    double rp[2] = {0, 0};
     if ((st = score_options(&d, rating_options, 2, rp)) != LG_OK) goto fail;
     int rating = choose_option(&d, rp, 2);
     r.unsafe = rating == 1;
