@@ -809,12 +809,12 @@ deliver:
     if (!b || b->pub.status != LG_OK) e->stats.failed += !(b && b->pub.status == LG_E_CANCELLED);
     if (b && b->pub.status == LG_E_CANCELLED) e->stats.cancelled++;
     e->stats.in_flight--;
-    bool cb = j->callback;
-    if (cb || j->discard) j->result = NULL;
+    bool cb = j->callback, drop = !cb && j->discard;
+    if (cb || drop) j->result = NULL;
     pthread_cond_broadcast(&e->done_cv);
     pthread_mutex_unlock(&e->mu);
     if (cb && b) j->on_done(j->user, &b->pub);
-    if (!cb && j->discard) lg_result_free(b ? &b->pub : NULL);
+    if (drop) lg_result_free(b ? &b->pub : NULL);
 }
 
 /* Unlinks j from the list of every job (mu held). */
@@ -848,7 +848,7 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&e->mu);
         w->job = NULL;
         j->held = false;
-        if (j->callback || (j->discard && j->waiters == 0)) { /* nobody collects it */
+        if ((j->callback || j->discard || j->collected) && j->waiters == 0) { /* done with */
             forget(e, j);
             job_free(j);
         }
@@ -1149,7 +1149,10 @@ lg_status lg_guard_wait_for(lg_guard *g, lg_ticket ticket, double timeout_s, lg_
         return LG_E_CANCELLED;
     }
     if (st != LG_OK || j->collected) {
+        bool free_now = j->collected && j->waiters == 0 && !j->held; /* the last of several */
+        if (free_now) forget(e, j);
         pthread_mutex_unlock(&e->mu);
+        if (free_now) job_free(j);
         return st != LG_OK ? st : LG_E_ARG;
     }
     j->collected = true;
