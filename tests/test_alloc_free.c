@@ -7,11 +7,14 @@
  * (scratch buffers grow once to their largest shape), further single-token evals on the tiny
  * LLaVA-OneVision fixture must not allocate at all, for every kernel table this CPU runs in both
  * precisions, and for every KV cache type. A second check makes sure the counting works: the
- * prompt's prefill on a fresh session does allocate.
+ * prompt's prefill on a fresh session does allocate. The batched pass of the batch engine
+ * (mdl_pass_run: four sequences' decode steps in one pass, then option-like continuations of
+ * one shared prefix) allocates nothing in steady state either.
  */
 #include "testutil.h"
 
 #include "kernels/kernels.h"
+#include "model/model.h"
 #include "llavaguard.h"
 
 #include <stdatomic.h>
@@ -135,9 +138,62 @@ static void test_decode_allocates_nothing(void **state) {
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) check_setting(&settings[i]);
 }
 
+/* One batched step: a decode row for each of the n sessions, and three continuations of
+ * session 0's prompt scored in one more pass (as the category options are). */
+static void batch_step(mdl_pass *p, kern_ctx *kc, lg_model *m, lg_session **s, int n, int id) {
+    mdl_seg segs[8];
+    int32_t ids[8], opt[3][3];
+    for (int i = 0; i < n; i++) {
+        ids[i] = id + i;
+        segs[i] = (mdl_seg){.s = s[i], .pos = -1, .ids = &ids[i], .n = 1};
+    }
+    assert_int_equal(mdl_pass_run(p, kc, m, segs, n), LG_OK);
+    for (int i = 0; i < n; i++) assert_int_equal(segs[i].status, LG_OK);
+    int64_t at = lg_session_n_past(s[0]);
+    for (int k = 0; k < 3; k++) {
+        for (int j = 0; j < 3; j++) opt[k][j] = id + 10 * k + j;
+        segs[k] = (mdl_seg){.s = s[0], .pos = at, .ids = opt[k], .n = 2 + k, .all_logits = true};
+    }
+    assert_int_equal(mdl_pass_run(p, kc, m, segs, 3), LG_OK);
+    for (int k = 0; k < 3; k++) assert_int_equal(segs[k].status, LG_OK);
+    assert_int_equal(lg_session_truncate(s[0], at), LG_OK);
+}
+
+static void test_batch_pass_allocates_nothing(void **state) {
+    (void)state;
+    setting st = {"auto", LG_PRECISION_ACCURATE, LG_KV_I16};
+    lg_model *m = open_tiny(&st);
+    lg_session *s[4];
+    lg_error e;
+    int32_t ids[PROMPT];
+    for (int i = 0; i < PROMPT; i++) ids[i] = 100 + 37 * i;
+    const float *logits = NULL;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(lg_session_create(m, &s[i], &e), LG_OK);
+        assert_int_equal(lg_session_eval(s[i], ids, PROMPT - i, NULL, 0, 0, &logits), LG_OK);
+    }
+    kern_ctx *kc = kern_ctx_create(2, "auto");
+    mdl_pass p = {0};
+    long before = atomic_load(&g_allocs);
+    for (int k = 0; k < WARMUP; k++) batch_step(&p, kc, m, s, 4, 500 + k);
+    long warm = atomic_load(&g_allocs) - before;
+    before = atomic_load(&g_allocs);
+    for (int k = 0; k < STEPS; k++) batch_step(&p, kc, m, s, 4, 600 + k);
+    long steady = atomic_load(&g_allocs) - before;
+    print_message("  batched pass, 4 sequences: warm-up %ld allocations, %d steps %ld\n", warm,
+                  STEPS, steady);
+    assert_true(warm > 0);
+    assert_int_equal(steady, 0);
+    mdl_pass_free(&p);
+    kern_ctx_free(kc);
+    for (int i = 0; i < 4; i++) lg_session_free(s[i]);
+    lg_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_allocates_nothing),
+        cmocka_unit_test(test_batch_pass_allocates_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

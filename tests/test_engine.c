@@ -498,5 +498,8 @@ int main(void) {
         cmocka_unit_test(test_cancel_and_callbacks),
         cmocka_unit_test(test_threads),
     };
+    /* LG_TEST_FILTER=test_threads: the ThreadSanitizer run of scripts/test takes only those */
+    const char *filter = getenv("LG_TEST_FILTER");
+    if (filter && *filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -344,6 +344,10 @@ void mdl_pass_free(mdl_pass *p);
 /* A session whose forward passes run on `kc` (shared, not owned: the caller keeps it alive and
  * runs one pass on it at a time); NULL makes the session its own context as lg_session_create. */
 lg_status mdl_session_create(const lg_model *model, kern_ctx *kc, lg_session **out, lg_error *err);
+/* mdl_pass_run of segments that all belong to s, on the session's own threads and scratch;
+ * the first failure's status (message in s->err). A failed segment leaves the cache as the
+ * segments before it left it. */
+lg_status mdl_session_eval_multi(lg_session *s, mdl_seg *segs, int n);
 /* Makes room in the session's cache for positions [0, upto). */
 lg_status mdl_session_reserve(lg_session *s, int64_t upto);
 /* Copies the first n cached positions of src into dst (same model), making dst hold exactly them.

@@ -316,6 +316,14 @@ lg_status lg_session_eval(lg_session *s, const int32_t *ids, size_t n, const flo
     return LG_OK;
 }
 
+lg_status mdl_session_eval_multi(lg_session *s, mdl_seg *segs, int n) {
+    for (int i = 0; i < n; i++) segs[i].s = s;
+    lg_status st = mdl_pass_run(&s->pass, s->kc, s->model, segs, n);
+    for (int i = 0; i < n && st == LG_OK; i++) st = segs[i].status;
+    s->n_logits = 0; /* the session's own logits buffer no longer holds the last eval's */
+    return st;
+}
+
 // ---- generation ----
 
 lg_generate_params lg_generate_params_default(void) {
