@@ -78,6 +78,51 @@ printf '%s\n' "$fx/images/p05_rgb_tiny_50x37.png" "$fx/images/p08_palette_256x19
 status_is 0 assess "${common[@]}" --rationale never --files-from "$tmp/list"
 [ "$(wc -l <"$tmp/out")" -eq 2 ] || fail "--files-from should give two records"
 
+# --batch: the same verdicts as one at a time, in input order
+imgs=("$fx/images/p05_rgb_tiny_50x37.png" "$fx/images/p02_rgb_640x480.jpg" "$tmp/bad.jpg"
+    "$fx/images/p08_palette_256x192.png" "$fx/images/p06_gray_320x240.png")
+"$bin" assess "${common[@]}" --batch 1 "${imgs[@]}" >"$tmp/b1" 2>/dev/null
+"$bin" assess "${common[@]}" --batch 3 "${imgs[@]}" >"$tmp/b3" 2>/dev/null
+$py - "$tmp/b1" "$tmp/b3" <<'PY' || fail "--batch 3 differs from --batch 1"
+import json, sys
+def load(f):
+    out = []
+    for l in open(f):
+        r = json.loads(l)
+        r.pop("timings", None)
+        out.append(r)
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert len(a) == 5 and a == b, (a, b)
+assert [r["image"].rsplit("/", 1)[-1] for r in a] == ["p05_rgb_tiny_50x37.png",
+    "p02_rgb_640x480.jpg", "bad.jpg", "p08_palette_256x192.png", "p06_gray_320x240.png"]
+PY
+
+# several policies: one record per image and policy, in order, each as that policy alone
+printf '{"categories": {"O3": {"state": "non-violating"}}}' >"$tmp/allow3.json"
+printf '{"categories": {"O6": {"state": "sensitive"}}}' >"$tmp/sens6.json"
+printf '%s\n' "$tmp/sens6.json" >"$tmp/policies.txt"
+two=("$fx/images/p05_rgb_tiny_50x37.png" "$fx/images/p06_gray_320x240.png")
+status_is 0 assess "${common[@]}" --batch 2 -p "$tmp/allow3.json" --policies "$tmp/policies.txt" \
+    "${two[@]}"
+cp "$tmp/out" "$tmp/multi"
+"$bin" assess "${common[@]}" -p "$tmp/allow3.json" "${two[@]}" >"$tmp/alone_a" 2>/dev/null
+"$bin" assess "${common[@]}" -p "$tmp/sens6.json" "${two[@]}" >"$tmp/alone_s" 2>/dev/null
+$py - "$tmp/multi" "$tmp/alone_a" "$tmp/alone_s" <<'PY' || fail "several policies per image"
+import json, sys
+def load(f):
+    out = []
+    for l in open(f):
+        r = json.loads(l)
+        r.pop("timings", None)
+        out.append(r)
+    return out
+m, a, s = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+assert len(m) == 4 and len(a) == 2 and len(s) == 2
+assert m == [a[0], s[0], a[1], s[1]], m
+assert m[0]["policy_sha256"] != m[1]["policy_sha256"]
+PY
+
 # bad model folder, bad policy file: exit 1 with a message
 status_is 1 assess --model "$tmp" "$fx/images/p05_rgb_tiny_50x37.png"
 grep -q "config.json" "$tmp/err" || fail "missing model folder message: $(cat "$tmp/err")"

@@ -1,8 +1,10 @@
 /*
- * cmd_assess.c — `llavaguard assess`: judges images against a safety policy and prints one
- * verdict per image (JSON Lines by default). A bad image gets its own error record and the run
- * goes on; the exit status says whether any input failed (1) or, with --fail-on-unsafe, whether
- * any image was judged unsafe (3).
+ * cmd_assess.c — `llavaguard assess`: judges images against one or more safety policies and
+ * prints one verdict per image and policy (JSON Lines by default), in input order. The images go
+ * through the library's batch engine (lg_guard_submit: --batch of them in flight, their decoder
+ * steps batched), a window of requests ahead of the output. A bad image gets its own error record
+ * and the run goes on; the exit status says whether any input failed (1) or, with
+ * --fail-on-unsafe, whether any image was judged unsafe (3).
  */
 #include "app.h"
 
@@ -18,9 +20,14 @@
 
 typedef enum out_format { FMT_JSONL, FMT_JSON, FMT_TEXT } out_format;
 
+#define MAX_POLICIES 64
+
 typedef struct assess_opts {
     const char *model_dir;
-    const char *policy_file;
+    const char *policy_files[MAX_POLICIES];
+    int n_policy_files;
+    const char *policies_list;
+    int batch;
     const char *policy_version;
     const char *allow, *sensitive;
     const char *chat_template;
@@ -44,7 +51,11 @@ static void print_help(void) {
            "Options:\n"
            "  -m, --model DIR          model folder (Hugging Face layout)\n"
            "  -p, --policy FILE        policy file (docs/policy-format.md); default: the built-in\n"
-           "                           LlavaGuard policy the model was trained with\n"
+           "                           LlavaGuard policy the model was trained with. Repeat it\n"
+           "                           to judge every image against several policies (one\n"
+           "                           record per image and policy; the vision tower and the\n"
+           "                           shared prompt prefix run once per image)\n"
+           "      --policies FILE      more policy files, one path per line\n"
            "      --policy-version V   built-in policy generation (v1.2, v1.0, v1.0-modelcard)\n"
            "      --allow IDS          declare categories non-violating, e.g. O3,O4\n"
            "      --sensitive IDS      declare categories sensitive, e.g. O6\n"
@@ -61,6 +72,8 @@ static void print_help(void) {
            "      --fail-on-unsafe     exit with status 3 when any image is judged "
            "unsafe\n" APP_IMAGE_OPTIONS_HELP
            "  -t, --threads N          compute threads (default: all cores)\n"
+           "  -b, --batch N            images in flight, their decoder steps batched into one\n"
+           "                           pass (default 4; 1 judges one at a time)\n"
            "      --exact              plain float32 reference kernels\n"
            "      --precision P        accurate (default: split-bf16 activations, near float32)\n"
            "                           or bf16 (fastest; logits off by ~1e-2)\n"
@@ -90,11 +103,14 @@ enum {
     OPT_PRECISION,
     OPT_KV,
     OPT_PROGRESS,
+    OPT_POLICIES,
 };
 
 static const struct option long_opts[] = {
     {"model", required_argument, NULL, 'm'},
     {"policy", required_argument, NULL, 'p'},
+    {"policies", required_argument, NULL, OPT_POLICIES},
+    {"batch", required_argument, NULL, 'b'},
     {"policy-version", required_argument, NULL, OPT_POLICY_VERSION},
     {"allow", required_argument, NULL, OPT_ALLOW},
     {"sensitive", required_argument, NULL, OPT_SENSITIVE},
@@ -125,13 +141,23 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:p:f:t:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:p:f:t:b:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             o->model_dir = optarg;
             break;
         case 'p':
-            o->policy_file = optarg;
+            if (o->n_policy_files == MAX_POLICIES)
+                return app_usage_error(CMD, "at most %d policies", MAX_POLICIES);
+            o->policy_files[o->n_policy_files++] = optarg;
+            break;
+        case OPT_POLICIES:
+            o->policies_list = optarg;
+            break;
+        case 'b':
+            if (!app_parse_ll(optarg, 1, 64, &ll))
+                return app_usage_error(CMD, "--batch must be 1..64");
+            o->batch = (int)ll;
             break;
         case OPT_POLICY_VERSION:
             o->policy_version = optarg;
@@ -282,13 +308,13 @@ static int read_list(const char *file, path_list *l) {
 
 /* ---- output ---- */
 
-static json_t *verdict_json(const char *path, const char *sha, const lg_image *img,
+static json_t *verdict_json(const char *path, const char *sha, int width, int height,
                             const lg_verdict *v, double t_decode) {
     json_t *j = json_object();
     json_object_set_new(j, "image", json_string(path));
     json_object_set_new(j, "sha256", json_string(sha));
-    json_object_set_new(j, "width", json_integer(lg_image_width(img)));
-    json_object_set_new(j, "height", json_integer(lg_image_height(img)));
+    json_object_set_new(j, "width", json_integer(width));
+    json_object_set_new(j, "height", json_integer(height));
     json_object_set_new(j, "rating", json_string(v->rating));
     json_object_set_new(j, "category", json_string(v->category));
     json_object_set_new(j, "rationale", v->rationale ? json_string(v->rationale) : json_null());
@@ -354,14 +380,15 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static lg_status make_policy(const assess_opts *o, lg_guard *g, lg_policy **out, lg_error *e) {
+/* One policy: a file or the built-in one, with --allow / --sensitive applied. */
+static lg_status make_policy(const assess_opts *o, lg_guard *g, const char *file, lg_policy **out,
+                             lg_error *e) {
     lg_policy *pol = NULL;
     lg_status st =
-        o->policy_file
-            ? lg_policy_load_file(o->policy_file, &pol, e)
-            : lg_policy_create_default(o->policy_version ? o->policy_version
-                                                         : lg_guard_default_policy_version(g),
-                                       &pol, e);
+        file ? lg_policy_load_file(file, &pol, e)
+             : lg_policy_create_default(o->policy_version ? o->policy_version
+                                                          : lg_guard_default_policy_version(g),
+                                        &pol, e);
     if (st != LG_OK) return st;
     if (o->allow && (st = lg_policy_set_states(pol, o->allow, LG_CATEGORY_NONVIOLATING)) != LG_OK)
         goto fail;
@@ -369,54 +396,112 @@ static lg_status make_policy(const assess_opts *o, lg_guard *g, lg_policy **out,
         (st = lg_policy_set_states(pol, o->sensitive, LG_CATEGORY_SENSITIVE)) != LG_OK)
         goto fail;
     for (size_t i = 0; i < lg_policy_n_warnings(pol); i++)
-        fprintf(stderr, "llavaguard assess: warning: %s\n", lg_policy_warning(pol, i));
+        fprintf(stderr, "llavaguard assess: warning: %s%s%s\n", file ? file : "", file ? ": " : "",
+                lg_policy_warning(pol, i));
     *out = pol;
     return LG_OK;
 fail:
-    snprintf(e->msg, sizeof e->msg, "%s", lg_policy_errmsg(pol));
+    snprintf(e->msg, sizeof e->msg, "%s%s%s", file ? file : "", file ? ": " : "",
+             lg_policy_errmsg(pol));
     e->status = st;
     lg_policy_free(pol);
     return st;
 }
 
-/* Judges one image; returns 0 ok, 1 failed, 3 unsafe. */
-static int assess_one(const assess_opts *o, lg_guard *g, const lg_policy *pol, const char *path,
-                      json_t *array) {
+/* Every policy of the run: the --policy files, then those --policies lists; else the default. */
+static int make_policies(const assess_opts *o, lg_guard *g, lg_policy **pols, int *n) {
+    path_list files = {0};
+    int rc = 0;
+    for (int i = 0; i < o->n_policy_files; i++)
+        if (!list_push(&files, o->policy_files[i])) rc = app_fail(CMD, "out of memory");
+    if (!rc && o->policies_list) rc = read_list(o->policies_list, &files);
+    if (!rc && files.n > MAX_POLICIES) rc = app_fail(CMD, "at most %d policies", MAX_POLICIES);
+    size_t want = files.n ? files.n : 1;
+    *n = 0;
+    for (size_t i = 0; !rc && i < want; i++) {
+        lg_error e = {0};
+        if (make_policy(o, g, files.n ? files.items[i] : NULL, &pols[i], &e) != LG_OK)
+            rc = app_fail_err(CMD, &e);
+        else
+            (*n)++;
+    }
+    list_free(&files);
+    return rc;
+}
+
+/* ---- the run: a window of requests in the engine, results printed in input order ---- */
+
+typedef struct pending {
+    const char *path;
+    uint8_t *bytes;
+    lg_ticket ticket;
+    bool submitted;
+    lg_status read_status; /* the file could not be read: no request */
+    char read_error[LG_ERROR_MSG_MAX];
+} pending;
+
+/* Reads the file and queues its request. Returns 0, or an exit code for a fatal error. */
+static int submit_one(const assess_opts *o, lg_guard *g, const lg_policy *const *pols, int n_pols,
+                      pending *p) {
     size_t size = 0;
-    double t0 = now_s();
-    uint8_t *bytes = NULL;
     lg_error e = {0};
-    lg_status st = lg_read_file(path, MAX_IMAGE_BYTES, &bytes, &size, &e);
-    if (st != LG_OK) {
-        json_t *rec = error_json(path, st, e.msg);
+    p->submitted = false;
+    p->read_status = lg_read_file(p->path, MAX_IMAGE_BYTES, &p->bytes, &size, &e);
+    if (p->read_status != LG_OK) {
+        snprintf(p->read_error, sizeof p->read_error, "%s", e.msg);
+        return 0;
+    }
+    lg_request r = {.image_bytes = p->bytes,
+                    .image_size = size,
+                    .name = p->path,
+                    .image_options = &o->io,
+                    .policies = pols,
+                    .n_policies = (size_t)n_pols,
+                    .params = &o->ap};
+    if (lg_guard_submit(g, &r, 0, &p->ticket, &e) != LG_OK) return app_fail_err(CMD, &e);
+    lg_free(p->bytes); /* the engine copied it */
+    p->bytes = NULL;
+    p->submitted = true;
+    return 0;
+}
+
+/* Waits for one image's result and prints its records; returns 0 ok, 1 failed, 3 unsafe. */
+static int finish_one(const assess_opts *o, lg_guard *g, pending *p, int n_pols, json_t *array) {
+    if (!p->submitted) {
+        json_t *rec = error_json(p->path, p->read_status, p->read_error);
+        for (int i = 0; i < n_pols; i++) emit(rec, o->format, array);
+        json_decref(rec);
+        return APP_EXIT_FAIL;
+    }
+    lg_result *r = NULL;
+    if (lg_guard_wait(g, p->ticket, &r) != LG_OK) {
+        json_t *rec = error_json(p->path, LG_E_INTERNAL, "lost request");
         emit(rec, o->format, array);
         json_decref(rec);
         return APP_EXIT_FAIL;
     }
-    char sha[65];
-    lg_sha256_hex(bytes, size, sha);
-    lg_image *img = NULL;
-    st = lg_image_load_memory(bytes, size, path, &o->io, &img, &e);
-    lg_free(bytes);
-    double t_decode = now_s() - t0;
-    lg_verdict *v = NULL;
-    if (st == LG_OK) {
-        st = lg_guard_assess(g, img, pol, &o->ap, &v);
-        if (st != LG_OK) snprintf(e.msg, sizeof e.msg, "%s: %s", path, lg_guard_errmsg(g));
+    int rc = APP_EXIT_OK;
+    for (size_t i = 0; i < r->n_verdicts; i++) {
+        const lg_verdict *v = r->verdicts[i];
+        json_t *rec =
+            v ? verdict_json(p->path, r->image_sha256, r->width, r->height, v, r->timings.decode)
+              : error_json(p->path, r->statuses[i], r->errors[i][0] ? r->errors[i] : r->error);
+        emit(rec, o->format, array);
+        json_decref(rec);
+        if (!v)
+            rc = APP_EXIT_FAIL;
+        else if (v->unsafe && rc == APP_EXIT_OK)
+            rc = APP_EXIT_UNSAFE;
     }
-    json_t *rec =
-        st == LG_OK ? verdict_json(path, sha, img, v, t_decode) : error_json(path, st, e.msg);
-    emit(rec, o->format, array);
-    json_decref(rec);
-    int rc = st != LG_OK ? APP_EXIT_FAIL : v->unsafe ? APP_EXIT_UNSAFE : APP_EXIT_OK;
-    lg_verdict_free(v);
-    lg_image_free(img);
+    lg_result_free(r);
     return rc;
 }
 
 int cmd_assess(int argc, char **argv) {
-    assess_opts o = {
-        .ap = lg_assess_params_default(), .io = lg_image_options_default(), .kv_type = LG_KV_AUTO};
+    assess_opts o = {.ap = lg_assess_params_default(),
+                     .io = lg_image_options_default(),
+                     .kv_type = LG_KV_AUTO,
+                     .batch = 4};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     path_list paths = {0};
@@ -433,18 +518,35 @@ int cmd_assess(int argc, char **argv) {
     gp.model.precision = o.precision;
     gp.model.kv_type = o.kv_type;
     gp.chat_template = o.chat_template;
+    gp.max_batch = o.batch;
     lg_guard *g = NULL;
-    lg_policy *pol = NULL;
+    lg_policy *pols[MAX_POLICIES] = {0};
+    int n_pols = 0;
     lg_error e = {0};
-    if (lg_guard_open(o.model_dir, &gp, &g, &e) != LG_OK || make_policy(&o, g, &pol, &e) != LG_OK) {
+    pending *pend = NULL;
+    json_t *array = NULL;
+    if (lg_guard_open(o.model_dir, &gp, &g, &e) != LG_OK) {
         rc = app_fail_err(CMD, &e);
         goto done;
     }
-    json_t *array = o.format == FMT_JSON ? json_array() : NULL;
+    if ((rc = make_policies(&o, g, pols, &n_pols)) != 0) goto done;
+    pend = calloc(paths.n ? paths.n : 1, sizeof *pend);
+    if (!pend) {
+        rc = app_fail(CMD, "out of memory");
+        goto done;
+    }
+    array = o.format == FMT_JSON ? json_array() : NULL;
     bool failed = false, unsafe = false;
     double t0 = now_s();
+    /* keep twice the batch submitted ahead of the image being printed */
+    size_t window = (size_t)o.batch * 2, next = 0;
     for (size_t i = 0; i < paths.n; i++) {
-        int r = assess_one(&o, g, pol, paths.items[i], array);
+        for (; next < paths.n && next < i + window; next++) {
+            pend[next].path = paths.items[next];
+            if ((rc = submit_one(&o, g, (const lg_policy *const *)pols, n_pols, &pend[next])))
+                goto done;
+        }
+        int r = finish_one(&o, g, &pend[i], n_pols, array);
         failed |= r == APP_EXIT_FAIL;
         unsafe |= r == APP_EXIT_UNSAFE;
         if (o.progress) {
@@ -458,12 +560,15 @@ int cmd_assess(int argc, char **argv) {
         char *s = json_dumps(array, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
         if (s) puts(s);
         free(s);
-        json_decref(array);
     }
     rc = failed ? APP_EXIT_FAIL : (o.fail_on_unsafe && unsafe) ? APP_EXIT_UNSAFE : APP_EXIT_OK;
 done:
-    lg_policy_free(pol);
-    lg_guard_free(g);
+    json_decref(array);
+    if (pend)
+        for (size_t i = 0; i < paths.n; i++) lg_free(pend[i].bytes);
+    free(pend);
+    lg_guard_free(g); /* cancels what an early failure left queued */
+    for (int i = 0; i < n_pols; i++) lg_policy_free(pols[i]);
     list_free(&paths);
     return rc;
 }
