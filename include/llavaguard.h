@@ -593,6 +593,26 @@ LG_API lg_status lg_session_eval(lg_session *s, const int32_t *ids, size_t n,
                                  const float *image_features, int64_t n_feature_rows,
                                  int all_logits, const float **logits);
 
+/* One piece of work for lg_session_eval_batch. */
+typedef struct lg_eval_item {
+    lg_session *session;
+    const int32_t *ids; /* 1..512 tokens (longer prompts: lg_session_eval) */
+    size_t n;
+    int all_logits;
+    /* results */
+    lg_status status;    /* this item's outcome (message in its session) */
+    const float *logits; /* last row (or all n rows) of logits, owned by the first item's
+                            session: valid until that session's next eval */
+} lg_eval_item;
+
+/* lg_session_eval (without image rows) of several items in one decoder pass: one matrix product
+ * per weight over every item's rows, attention per item over its own session's cache, on the
+ * first item's session's threads. Each item gets exactly the numbers lg_session_eval gives it
+ * alone; items naming the same session run in order. An invalid item fails alone (its status);
+ * returns LG_E_NOMEM when nothing could run, else LG_OK. The sessions must share a model and
+ * none may be in use elsewhere meanwhile. */
+LG_API lg_status lg_session_eval_batch(lg_eval_item *items, size_t n);
+
 /* Tokens currently in the session's KV cache. */
 LG_API int64_t lg_session_n_past(const lg_session *s);
 
@@ -682,8 +702,8 @@ typedef struct lg_guard_params {
     const char *chat_template; /* NULL (default): the model family's training template
                                   (lg_chat_template_for_model) */
     /* The batch engine (lg_guard_submit and friends; lg_guard_assess does not use it): */
-    int max_batch;    /* sequences in flight at once, their decoder steps batched into one
-                         pass (default 8; 1..64) */
+    int max_batch;     /* sequences in flight at once, their decoder steps batched into one
+                          pass (default 8; 1..64) */
     int64_t kv_budget; /* bytes of KV cache the sequences in flight may hold together; a request
                           waits until its share fits, and one that can never fit fails with
                           LG_E_LIMIT. 0 (default): max_batch sequences of the longest prompt the
@@ -710,6 +730,9 @@ typedef struct lg_assess_params {
     uint64_t seed;
     int max_rationale_tokens; /* default 512; the rationale is closed (and marked truncated)
                                  when reached */
+    int options_one_by_one;   /* 0 (default): every category option is scored in one batched
+                                 model pass; 1: one model call per option, as before that pass
+                                 existed (the same numbers, slower: for benchmarks) */
 } lg_assess_params;
 
 /* One verdict. Every string is owned by the verdict (lg_verdict_free). */
@@ -765,7 +788,8 @@ LG_API lg_status lg_guard_assess(lg_guard *g, const lg_image *img, const lg_poli
                                  const lg_assess_params *params, lg_verdict **out);
 LG_API void lg_verdict_free(lg_verdict *v);
 
-/* ---- many verdicts: the batch engine ---------------------------------------------------------- */
+/* ---- many verdicts: the batch engine ----------------------------------------------------------
+ */
 /* (section owned by src/api/)
  *
  * One guard serves any number of requests from any number of threads: lg_guard_submit,
@@ -808,23 +832,23 @@ typedef struct lg_request {
 /* What a request produced. Every pointer is owned by the result (lg_result_free). */
 struct lg_result {
     lg_ticket ticket;
-    void *user;              /* lg_request.user */
-    lg_status status;        /* LG_OK when every policy got a verdict, else the first failure */
-    const char *error;       /* its message ("" when LG_OK) */
-    const char *name;        /* the image's name */
-    int width, height;       /* the decoded image (0 when it was not decoded) */
-    char image_sha256[65];   /* SHA-256 of the encoded bytes (bytes, path) or of the RGB (image);
-                                "" when the image could not be read */
-    int features_cached;     /* 1 when the image features came from the feature cache */
-    size_t n_verdicts;       /* one per policy (1 with the default policy) */
+    void *user;            /* lg_request.user */
+    lg_status status;      /* LG_OK when every policy got a verdict, else the first failure */
+    const char *error;     /* its message ("" when LG_OK) */
+    const char *name;      /* the image's name */
+    int width, height;     /* the decoded image (0 when it was not decoded) */
+    char image_sha256[65]; /* SHA-256 of the encoded bytes (bytes, path) or of the RGB (image);
+                              "" when the image could not be read */
+    int features_cached;   /* 1 when the image features came from the feature cache */
+    size_t n_verdicts;     /* one per policy (1 with the default policy) */
     lg_verdict *const *verdicts; /* per policy; NULL where that policy failed */
     const lg_status *statuses;   /* per policy */
     const char *const *errors;   /* per policy ("" when LG_OK) */
     struct {
-        double queued;  /* submit -> admitted into the batch */
-        double decode;  /* reading and decoding the image file */
-        double total;   /* submit -> done */
-    } timings;          /* seconds */
+        double queued; /* submit -> admitted into the batch */
+        double decode; /* reading and decoding the image file */
+        double total;  /* submit -> done */
+    } timings;         /* seconds */
 };
 
 #define LG_SUBMIT_NOWAIT 1u /* fail with LG_E_BUSY instead of blocking while the queue is full */
@@ -857,15 +881,15 @@ LG_API void lg_result_free(lg_result *r);
 /* Counters of the batch engine, for monitoring (a consistent snapshot). */
 typedef struct lg_guard_stats {
     uint64_t submitted, completed, failed, cancelled; /* requests */
-    int64_t queued;       /* waiting for a slot */
-    int64_t in_flight;    /* admitted, not done */
-    uint64_t steps;       /* batched decoder passes */
-    uint64_t step_rows;   /* token rows over all passes */
-    uint64_t step_seqs;   /* sequences over all passes (step_seqs / steps = mean batch) */
-    int64_t kv_bytes;     /* KV cache held by the requests in flight */
-    int64_t kv_budget;    /* bytes */
+    int64_t queued;                                   /* waiting for a slot */
+    int64_t in_flight;                                /* admitted, not done */
+    uint64_t steps;                                   /* batched decoder passes */
+    uint64_t step_rows;                               /* token rows over all passes */
+    uint64_t step_seqs; /* sequences over all passes (step_seqs / steps = mean batch) */
+    int64_t kv_bytes;   /* KV cache held by the requests in flight */
+    int64_t kv_budget;  /* bytes */
     uint64_t cache_hits, cache_misses; /* image-feature cache */
-    int64_t cache_bytes;  /* held by the feature cache */
+    int64_t cache_bytes;               /* held by the feature cache */
 } lg_guard_stats;
 LG_API void lg_guard_stats_get(lg_guard *g, lg_guard_stats *out);
 

@@ -488,6 +488,48 @@ static void test_threads(void **state) {
     lg_guard_free(g);
 }
 
+/* lg_session_eval_batch gives each item what lg_session_eval gives it alone, bit for bit. */
+static void test_eval_batch(void **state) {
+    (void)state;
+    lg_guard *g = open_guard(1, 0, 0, 0);
+    const lg_model *m = lg_guard_model(g);
+    int64_t nv = lg_model_n_vocab(m);
+    lg_session *a[3], *b[3];
+    lg_error e;
+    int32_t prompt[40];
+    for (int i = 0; i < 40; i++) prompt[i] = 200 + 7 * i;
+    const float *l = NULL;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(lg_session_create(m, &a[i], &e), LG_OK);
+        assert_int_equal(lg_session_create(m, &b[i], &e), LG_OK);
+        assert_int_equal(lg_session_eval(a[i], prompt, 40 - 5 * (size_t)i, NULL, 0, 0, &l), LG_OK);
+        assert_int_equal(lg_session_eval(b[i], prompt, 40 - 5 * (size_t)i, NULL, 0, 0, &l), LG_OK);
+    }
+    /* 1, 2 and 6 tokens: each its own arithmetic class, and the last with every row's logits */
+    int32_t ids[3][6] = {{11}, {12, 13}, {14, 15, 16, 17, 18, 19}};
+    size_t n[3] = {1, 2, 6};
+    lg_eval_item items[4];
+    for (int i = 0; i < 3; i++)
+        items[i] = (lg_eval_item){.session = a[i], .ids = ids[i], .n = n[i], .all_logits = i == 2};
+    int32_t too_long[600] = {0};
+    items[3] = (lg_eval_item){.session = a[0], .ids = too_long, .n = 600};
+    assert_int_equal(lg_session_eval_batch(items, 4), LG_OK);
+    assert_int_equal(items[3].status, LG_E_ARG);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(items[i].status, LG_OK);
+        const float *want = NULL;
+        assert_int_equal(lg_session_eval(b[i], ids[i], n[i], NULL, 0, i == 2, &want), LG_OK);
+        size_t rows = i == 2 ? n[i] : 1;
+        assert_memory_equal(items[i].logits, want, rows * (size_t)nv * sizeof(float));
+        assert_int_equal(lg_session_n_past(a[i]), lg_session_n_past(b[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+        lg_session_free(a[i]);
+        lg_session_free(b[i]);
+    }
+    lg_guard_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_equals_one_by_one),
@@ -497,6 +539,7 @@ int main(void) {
         cmocka_unit_test(test_kv_budget),
         cmocka_unit_test(test_cancel_and_callbacks),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_eval_batch),
     };
     /* LG_TEST_FILTER=test_threads: the ThreadSanitizer run of scripts/test takes only those */
     const char *filter = getenv("LG_TEST_FILTER");

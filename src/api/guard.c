@@ -28,7 +28,8 @@ lg_assess_params lg_assess_params_default(void) {
                               .top_k = 0,
                               .top_p = 1.0f,
                               .seed = 0,
-                              .max_rationale_tokens = 512};
+                              .max_rationale_tokens = 512,
+                              .options_one_by_one = 0};
 }
 
 lg_guard_params lg_guard_params_default(void) {
@@ -300,7 +301,8 @@ vd_params api_vd_params(const lg_assess_params *ap) {
                        .top_k = ap->top_k,
                        .top_p = ap->top_p,
                        .seed = ap->seed,
-                       .max_rationale_tokens = ap->max_rationale_tokens};
+                       .max_rationale_tokens = ap->max_rationale_tokens,
+                       .sequential_options = ap->options_one_by_one != 0};
 }
 
 lg_verdict *api_verdict_make(lg_guard *g, vd_result *res, const api_policy *p) {
@@ -384,7 +386,7 @@ lg_status api_guard_assess_ex(lg_guard *g, const lg_image *img, const lg_policy 
     }
     double t3 = api_now();
     vd_params vp = api_vd_params(&ap);
-    vp.sequential_options = sequential_options;
+    vp.sequential_options = sequential_options || ap.options_one_by_one;
     vd_lm lm = guard_lm(g);
     vd_tok tok = api_guard_tok(g);
     if ((st = vd_decode(&schema->schema, &lm, &tok, ids, n_ids, &vp, &res, &g->err)) != LG_OK)

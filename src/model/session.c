@@ -316,6 +316,31 @@ lg_status lg_session_eval(lg_session *s, const int32_t *ids, size_t n, const flo
     return LG_OK;
 }
 
+lg_status lg_session_eval_batch(lg_eval_item *items, size_t n) {
+    if (!items || n == 0 || n > 256 || !items[0].session) return LG_E_ARG;
+    lg_session *first = items[0].session;
+    mdl_seg segs[256];
+    for (size_t i = 0; i < n; i++) {
+        lg_session *s = items[i].session ? items[i].session : first;
+        items[i].logits = NULL;
+        segs[i] = (mdl_seg){.s = s,
+                            .pos = -1,
+                            .ids = items[i].ids,
+                            .n = items[i].n > 512 ? -1 : (int64_t)items[i].n,
+                            .all_logits = items[i].all_logits != 0};
+    }
+    lg_status st = mdl_pass_run(&first->pass, first->kc, first->model, segs, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        items[i].status = segs[i].status;
+        if (items[i].n > 512)
+            items[i].status = lg_err_set(&segs[i].s->err, LG_E_ARG,
+                                         "%zu tokens: a batch item takes at most 512", items[i].n);
+        items[i].logits = segs[i].logits;
+        segs[i].s->n_logits = 0;
+    }
+    return st;
+}
+
 lg_status mdl_session_eval_multi(lg_session *s, mdl_seg *segs, int n) {
     for (int i = 0; i < n; i++) segs[i].s = s;
     lg_status st = mdl_pass_run(&s->pass, s->kc, s->model, segs, n);
