@@ -76,5 +76,6 @@ int cmd_policy(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_assess(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const app_command commands[] = {
     {"generate", "run the model on a prompt (and image) and print the generated text",
      cmd_generate},
     {"bench", "measure this machine's limits and the speed of every stage", cmd_bench},
+    {"serve", "serve verdicts over HTTP (OpenAI-compatible moderation API, web page)", cmd_serve},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
