@@ -31,8 +31,8 @@
 
 typedef struct bench_opts {
     const char *synthetic, *model, *image, *keep;
-    bool json, quick, no_exact;
-    int threads, runs;
+    bool json, quick, no_exact, batch;
+    int threads, runs, batch_images;
     long prefill, decode, policy_tokens, verdict_tokens, rationale_tokens;
     lg_precision precision;
     lg_kv_type kv_type; /* LG_KV_AUTO (the default): the library's choice, i16 */
@@ -73,6 +73,13 @@ static void print_help(void) {
            "                         half of f32, logits within ~2e-4 of it), f32, bf16 or f16\n"
            "                         (these two move the logits by ~1e-3..1e-2)\n"
            "  --keep DIR             write the synthetic model to DIR and keep it\n"
+           "  --batch                also the batch engine's stages: decode_step_batch (ms per\n"
+           "                         step at 1..16 sequences), and with a tokenizer in the\n"
+           "                         folder verdict_batch (images/s at max_batch 1/4/8 next to\n"
+           "                         one-by-one lg_guard_assess), category_scoring (one pass vs\n"
+           "                         one call per option), policies_per_image (1 image x 4\n"
+           "                         policies, shared vs separate); 384x384 images\n"
+           "  --batch-images N       images per verdict_batch run (default 8)\n"
            "  -h, --help             show this help\n");
 }
 
@@ -404,7 +411,7 @@ typedef struct bench {
     lg_preprocessor *pp;
     uint8_t *img_bytes;
     size_t img_size;
-    stage st[16];
+    stage st[48];
     int n_st;
     lg_kv_type kv; /* the fast model's KV cache type (as the model resolved it) */
 } bench;
@@ -670,6 +677,220 @@ static int stage_guard(bench *b, lg_guard *g, const lg_policy *pol, const char *
     return 0;
 }
 
+/* ms per decoder step for k sequences at once (lg_session_eval_batch), k = 1..16: the curve a
+ * batch size is chosen by. Each sequence holds a short prompt, so the step is the weights'
+ * traffic plus k rows of arithmetic; attention over long contexts adds per sequence. */
+static int stage_decode_batch(bench *b) {
+    enum { MAXK = 16, CTX = 128 };
+    lg_session *s[MAXK] = {0};
+    lg_error err;
+    int rc = 0;
+    int32_t *ids = text_ids(CTX, 5);
+    if (!ids) return app_fail(CMD, "out of memory");
+    const float *logits = NULL;
+    for (int i = 0; i < MAXK && !rc; i++)
+        if (lg_session_create(b->model, &s[i], &err) != LG_OK)
+            rc = app_fail_err(CMD, &err);
+        else if (lg_session_eval(s[i], ids, CTX, NULL, 0, 0, &logits) != LG_OK)
+            rc = fail_model("decode_step_batch prefill", s[i]);
+    static const int ks[] = {1, 2, 4, 8, 16};
+    double one = 0;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0] && !rc; ki++) {
+        int k = ks[ki], steps = (int)b->o.decode;
+        double t[256];
+        lg_eval_item items[MAXK];
+        int32_t tok[MAXK];
+        for (int r = 0; r < steps + 1 && !rc; r++) { /* the first step warms up */
+            for (int i = 0; i < k; i++) {
+                tok[i] = 4000 + r * MAXK + i;
+                items[i] = (lg_eval_item){.session = s[i], .ids = &tok[i], .n = 1};
+            }
+            double t0 = now();
+            lg_status st = lg_session_eval_batch(items, (size_t)k);
+            if (r > 0) t[r - 1] = now() - t0;
+            for (int i = 0; i < k && st == LG_OK; i++) st = items[i].status;
+            if (st != LG_OK) rc = fail_model("decode_step_batch", s[0]);
+        }
+        for (int i = 0; i < k; i++) lg_session_truncate(s[i], CTX);
+        if (rc) break;
+        double med = median(t, steps);
+        if (k == 1) one = med;
+        char name[64];
+        snprintf(name, sizeof name, "decode_step_batch%d", k);
+        stage *st = new_stage(b, name, med, 0, false);
+        snprintf(st->note, sizeof st->note,
+                 "%d sequences (%d cached tokens each): %.2f ms per step, %.2f ms per sequence, "
+                 "x%.2f the cost of one",
+                 k, CTX, med * 1e3, med * 1e3 / k, one > 0 ? med / one : 1.0);
+    }
+    for (int i = 0; i < MAXK; i++) lg_session_free(s[i]);
+    free(ids);
+    return rc;
+}
+
+/* The batch engine on n copies of the image: images/s at max_batch mb, next to one-by-one
+ * lg_guard_assess on the same guard parts. */
+static int time_engine(bench *b, lg_guard *g, const uint8_t *img, size_t size, int n,
+                       const lg_assess_params *ap, const lg_policy *const *pols, int n_pols,
+                       double *seconds) {
+    lg_request *reqs = calloc((size_t)n, sizeof *reqs);
+    lg_result **res = calloc((size_t)n, sizeof *res);
+    if (!reqs || !res) return free(reqs), free(res), app_fail(CMD, "out of memory");
+    for (int i = 0; i < n; i++)
+        reqs[i] = (lg_request){.image_bytes = img,
+                               .image_size = size,
+                               .name = "bench image",
+                               .policies = pols,
+                               .n_policies = (size_t)n_pols,
+                               .params = ap};
+    lg_error err;
+    double t0 = now();
+    int rc =
+        lg_guard_assess_many(g, reqs, (size_t)n, res, &err) == LG_OK ? 0 : app_fail_err(CMD, &err);
+    *seconds = now() - t0;
+    for (int i = 0; i < n && !rc; i++)
+        if (res[i]->status != LG_OK) rc = app_fail(CMD, "batch verdict: %s", res[i]->error);
+    for (int i = 0; i < n; i++) lg_result_free(res[i]);
+    free(reqs);
+    free(res);
+    (void)b;
+    return rc;
+}
+
+static int time_one_by_one(lg_guard *g, const uint8_t *img, size_t size, int n,
+                           const lg_assess_params *ap, const lg_policy *const *pols, int n_pols,
+                           double *seconds, double *answer_s) {
+    double t0 = now();
+    *answer_s = 0;
+    for (int i = 0; i < n; i++) {
+        lg_image *im = NULL;
+        lg_error err;
+        if (lg_image_load_memory(img, size, "bench image", NULL, &im, &err) != LG_OK)
+            return app_fail_err(CMD, &err);
+        for (int p = 0; p < n_pols; p++) {
+            lg_verdict *v = NULL;
+            if (lg_guard_assess(g, im, pols[p], ap, &v) != LG_OK) {
+                lg_image_free(im);
+                return app_fail(CMD, "verdict: %s", lg_guard_errmsg(g));
+            }
+            *answer_s += v->timings.verdict;
+            lg_verdict_free(v);
+        }
+        lg_image_free(im);
+    }
+    *seconds = now() - t0;
+    return 0;
+}
+
+/* The batch engine's stages on the real guard (--batch): 384x384 images. */
+static int guard_batch_stages(bench *b, const lg_model_params *mp) {
+    size_t size = 0;
+    uint8_t *img = make_bmp(384, 384, &size);
+    if (!img) return app_fail(CMD, "out of memory");
+    lg_policy *pols[4] = {0};
+    lg_error err;
+    int rc = 0;
+    static const char *allow[4] = {NULL, "O3,O4", "O1", "O6,O7"};
+    for (int i = 0; i < 4 && !rc; i++) {
+        if (lg_policy_create_default("v1.2", &pols[i], &err) != LG_OK)
+            rc = app_fail_err(CMD, &err);
+        else if (allow[i])
+            lg_policy_set_states(pols[i], allow[i], LG_CATEGORY_NONVIOLATING);
+    }
+    const lg_policy *const *cp = (const lg_policy *const *)pols;
+    int n = b->o.batch_images;
+    lg_assess_params ap = lg_assess_params_default();
+    ap.max_rationale_tokens = b->o.rationale_tokens > 0 ? (int)b->o.rationale_tokens : 160;
+    static const int mbs[] = {1, 4, 8};
+    static const lg_rationale_mode modes[] = {LG_RATIONALE_ALWAYS, LG_RATIONALE_NEVER};
+    for (size_t mi = 0; mi < 2 && !rc; mi++) {
+        ap.rationale = modes[mi];
+        const char *mname = mi == 0 ? "rationale" : "norationale";
+        double base = 0, answer = 0;
+        for (size_t k = 0; k < 3 && !rc; k++) {
+            lg_guard_params gp = lg_guard_params_default();
+            gp.model = *mp;
+            gp.max_batch = mbs[k];
+            lg_guard *g = NULL;
+            if (lg_guard_open(b->dir, &gp, &g, &err) != LG_OK) {
+                rc = app_fail_err(CMD, &err);
+                break;
+            }
+            double warm = 0, t = 0;
+            rc = time_engine(b, g, img, size, 1, &ap, cp, 1, &warm); /* packs the weights */
+            if (!rc && k == 0) {
+                rc = time_one_by_one(g, img, size, n, &ap, cp, 1, &base, &answer);
+                if (!rc) {
+                    char name[64];
+                    snprintf(name, sizeof name, "verdict_one_by_one_%s", mname);
+                    stage *st = new_stage(b, name, base / n, 0, false);
+                    snprintf(st->note, sizeof st->note,
+                             "lg_guard_assess x%d, 384x384: %.3f images/s (answer %.3f s each)", n,
+                             n / base, answer / n);
+                }
+            }
+            if (!rc) rc = time_engine(b, g, img, size, n, &ap, cp, 1, &t);
+            if (!rc) {
+                lg_guard_stats gs;
+                lg_guard_stats_get(g, &gs);
+                char name[64];
+                snprintf(name, sizeof name, "verdict_batch%d_%s", mbs[k], mname);
+                stage *st = new_stage(b, name, t / n, 0, false);
+                snprintf(st->note, sizeof st->note,
+                         "engine, %d images: %.3f images/s = x%.2f one-by-one; %.2f sequences "
+                         "per step",
+                         n, n / t, base / t,
+                         gs.steps ? (double)gs.step_seqs / (double)gs.steps : 0.0);
+            }
+            lg_guard_free(g);
+        }
+    }
+    /* category scoring and several policies per image, on one guard */
+    lg_guard_params gp = lg_guard_params_default();
+    gp.model = *mp;
+    gp.max_batch = 1;
+    lg_guard *g = NULL;
+    if (!rc && lg_guard_open(b->dir, &gp, &g, &err) != LG_OK) rc = app_fail_err(CMD, &err);
+    ap.rationale = LG_RATIONALE_NEVER;
+    double t_sep = 0, a_one = 0, a_pass = 0, t_shared = 0, dummy = 0;
+    if (!rc) rc = time_one_by_one(g, img, size, 1, &ap, cp, 1, &dummy, &a_pass); /* warm-up */
+    for (int r = 0; r < 2 && !rc; r++) {
+        ap.options_one_by_one = r == 0;
+        double t = 0, a = 0;
+        rc = time_one_by_one(g, img, size, b->o.runs, &ap, cp, 1, &t, &a);
+        if (r == 0)
+            a_one = a / b->o.runs;
+        else
+            a_pass = a / b->o.runs;
+    }
+    ap.options_one_by_one = 0;
+    if (!rc) {
+        stage *st = new_stage(b, "category_scoring_one_by_one", a_one, 0, false);
+        snprintf(st->note, sizeof st->note,
+                 "rating + category options, one model call per option: %.1f ms per verdict",
+                 a_one * 1e3);
+        st = new_stage(b, "category_scoring_one_pass", a_pass, 0, false);
+        snprintf(st->note, sizeof st->note,
+                 "every option in one batched pass: %.1f ms per verdict (x%.2f faster)",
+                 a_pass * 1e3, a_pass > 0 ? a_one / a_pass : 0.0);
+    }
+    ap.rationale = LG_RATIONALE_ALWAYS;
+    if (!rc) rc = time_one_by_one(g, img, size, 1, &ap, cp, 4, &t_sep, &dummy);
+    if (!rc) rc = time_engine(b, g, img, size, 1, &ap, cp, 4, &t_shared);
+    if (!rc) {
+        stage *st = new_stage(b, "policies_per_image_separate", t_sep, 0, false);
+        snprintf(st->note, sizeof st->note, "1 image x 4 policies, 4 lg_guard_assess calls");
+        st = new_stage(b, "policies_per_image_shared", t_shared, 0, false);
+        snprintf(st->note, sizeof st->note,
+                 "one request with 4 policies: vision and the shared prefix once: x%.2f",
+                 t_shared > 0 ? t_sep / t_shared : 0.0);
+    }
+    lg_guard_free(g);
+    for (int i = 0; i < 4; i++) lg_policy_free(pols[i]);
+    free(img);
+    return rc;
+}
+
 static bool has_tokenizer(const char *dir) {
     char path[4200];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
@@ -693,6 +914,10 @@ static int guard_verdicts(bench *b, const lg_model_params *mp) {
         rc = stage_guard(b, g, pol, "verdict_1024x768_rationale", LG_RATIONALE_ALWAYS);
     lg_policy_free(pol);
     lg_guard_free(g);
+    if (!rc && b->o.batch) {
+        if (!b->o.json) fprintf(stderr, "bench: the batch engine's verdict stages\n");
+        rc = guard_batch_stages(b, mp);
+    }
     return rc;
 }
 
@@ -776,6 +1001,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                                           {"precision", required_argument, 0, 'p'},
                                           {"kv-type", required_argument, 0, 'k'},
                                           {"keep", required_argument, 0, 'K'},
+                                          {"batch", no_argument, 0, 'B'},
+                                          {"batch-images", required_argument, 0, 'N'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     *o = (bench_opts){.runs = 3,
@@ -784,6 +1011,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                       .policy_tokens = 1120,
                       .verdict_tokens = 24,
                       .rationale_tokens = 160,
+                      .batch_images = 8,
                       .kv_type = LG_KV_AUTO};
     bool runs_set = false, prefill_set = false, decode_set = false;
     long long v;
@@ -811,6 +1039,14 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             break;
         case 'K':
             o->keep = optarg;
+            break;
+        case 'B':
+            o->batch = true;
+            break;
+        case 'N':
+            if (!app_parse_ll(optarg, 1, 256, &v))
+                return app_usage_error(CMD, "--batch-images: 1..256");
+            o->batch_images = (int)v;
             break;
         case 'r':
             if (!app_parse_ll(optarg, 1, 31, &v)) return app_usage_error(CMD, "--runs: 1..31");
@@ -973,6 +1209,10 @@ static int run_stages(bench *b) {
     if (!rc) rc = stage_vision(b, s);
     if (!rc && !b->o.json) fprintf(stderr, "bench: prefill and decode\n");
     if (!rc) rc = stage_text(b, s, ex);
+    if (!rc && b->o.batch) {
+        if (!b->o.json) fprintf(stderr, "bench: batched decode steps\n");
+        rc = stage_decode_batch(b);
+    }
     bool guard = has_tokenizer(b->dir);
     if (!rc && !b->o.json)
         fprintf(stderr, "bench: whole verdicts (%s)\n",
