@@ -693,8 +693,12 @@ LG_API lg_status lg_machine_limits_measure(int n_threads, lg_machine_limits *out
 /* (section owned by src/decode/ and src/api/) */
 
 /* A guard: everything needed to judge images with one model folder — the model, its tokenizer,
- * its image processor and one session (KV cache). One thread at a time; open one guard per
- * worker thread (the weights are memory-mapped, so the page cache is shared). */
+ * its image processor, one session (KV cache) for lg_guard_assess, and the batch engine
+ * (lg_guard_submit and friends, below), which serves any number of threads with up to
+ * max_batch requests in flight. lg_guard_assess itself is for one thread at a time; the engine
+ * calls are thread-safe. Which parts may be shared between threads (docs/engine.md):
+ * lg_model (read-only), lg_preprocessor (immutable) and a built lg_policy (const calls) may;
+ * an lg_session and an lg_tokenizer handle may not (the guard serialises its tokenizer). */
 typedef struct lg_guard lg_guard;
 
 typedef struct lg_guard_params {
