@@ -176,8 +176,8 @@ bool srv_req_submit(srv_req *r, srv_reply *out) {
             pthread_mutex_lock(&r->mu);
             r->outstanding -= left;
             r->refs -= left;
-            r->n_jobs = i; /* keep the submitted ones for cancellation */
             pthread_mutex_unlock(&r->mu);
+            /* the ones submitted are cancelled; every job's bytes are freed with the request */
             for (int k = 0; k < i; k++) lg_guard_cancel(s->guard, r->jobs[k].ticket);
             if (st == LG_E_BUSY) {
                 srv_error(out, 503, "overloaded", "the queue is full (%s); retry later", e.msg);
