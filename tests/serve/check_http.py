@@ -7,6 +7,7 @@ off, config reload on SIGHUP (a bad file refused), the audit log and the SIGTERM
 non-zero on the first failure. Run by tests/cli_serve.sh under CTest.
 """
 import base64
+import http.server
 import json
 import os
 import signal
@@ -106,11 +107,29 @@ def write(name, text):
     return p
 
 
+# a loopback image host for the remote-URL checks
+class ImageHost(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        data = {"/small.png": SMALL, "/big.png": BIG}.get(self.path)
+        self.send_response(200 if data else 404)
+        self.send_header("Content-Length", str(len(data or b"")))
+        self.end_headers()
+        self.wfile.write(data or b"")
+
+    def log_message(self, *args):
+        pass
+
+
+host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ImageHost)
+threading.Thread(target=host.serve_forever, daemon=True).start()
+REMOTE = "http://127.0.0.1:%d" % host.server_address[1]
+
 # ---- server A: no auth, config, audit log, small limits ----
 cfg = write("a.json", json.dumps({"threshold": 0.0, "category_thresholds": {"O3": 0.5}}))
 audit = os.path.join(TMP, "audit.jsonl")
 A = Server("a", "--config", cfg, "--audit-log", audit, "--max-images", "2",
-           "--max-body", "400000", "--allow-remote", "images.example.invalid")
+           "--max-body", "400000", "--allow-remote", "images.example.invalid",
+           "--allow-remote", "127.0.0.1", "--remote-max-bytes", "100000")
 
 s, _, j = A.req("GET", "/health")
 check(s == 200 and j.get("status") == "ok" and j.get("model") == "llava-ov-tiny", "health: %s" % j)
@@ -163,6 +182,12 @@ s, _, j = A.req("POST", "/v1/moderations", {"input": [moderation_part("data:imag
 check(s == 413, "body too large 413: %s" % s)
 s, _, j = A.req("POST", "/v1/moderations", {"input": [moderation_part("https://elsewhere.example.invalid/x.png")]})
 check(s == 422 and "not enabled" in j["error"]["message"], "remote host not allowed 422: %s" % j)
+s, _, j = A.req("POST", "/v1/moderations", {"input": [moderation_part(REMOTE + "/small.png")]})
+check(s == 200 and len(j["results"]) == 1, "allowed remote URL fetched: %s" % s)
+s, _, j = A.req("POST", "/v1/moderations", {"input": [moderation_part(REMOTE + "/big.png")]})
+check(s == 413, "remote image over --remote-max-bytes 413: %s" % s)
+s, _, j = A.req("POST", "/v1/moderations", {"input": [moderation_part(REMOTE + "/missing.png")]})
+check(s == 422, "remote 404 is 422: %s" % s)
 s, _, j = A.req("GET", "/v1/nothing")
 check(s == 404 and err_type(j) == "not_found", "404")
 s, h, j = A.req("GET", "/v1/moderations")
@@ -332,5 +357,6 @@ s, _, j = D.req("GET", "/health")
 check(s == 200, "alive after a 504")
 D.stop()
 
+host.shutdown()
 print("serve HTTP checks: %s (%d failures)" % ("ok" if failures == 0 else "FAILED", failures))
 sys.exit(1 if failures else 0)
