@@ -100,6 +100,19 @@ def multipart(fields, files):
     return out, "multipart/form-data; boundary=" + b
 
 
+def hup(server, ok_count, fail_count):
+    """Sends SIGHUP and waits until /metrics shows the reload counters given (no fixed sleep)."""
+    server.p.send_signal(signal.SIGHUP)
+    want = ("llavaguard_config_reloads_total %d\n" % ok_count,
+            "llavaguard_config_reload_failures_total %d\n" % fail_count)
+    for _ in range(1000):
+        m = server.req("GET", "/metrics", raw=True)[2].decode()
+        if all(w in m for w in want):
+            return True
+        time.sleep(0.01)
+    return check(False, "reload %d/%d never showed in /metrics" % (ok_count, fail_count))
+
+
 def write(name, text):
     p = os.path.join(TMP, name)
     with open(p, "w") as f:
@@ -251,19 +264,16 @@ check(s == 400, "chat without image 400")
 
 # config reload: observe-only stops flagging; a bad file is refused and the old one kept
 write("a.json", json.dumps({"threshold": 0.0, "observe_only": True}))
-A.p.send_signal(signal.SIGHUP)
-time.sleep(0.3)
+hup(A, 1, 0)
 s, _, v = A.req("POST", "/v1/assess", {"image": B64, "rationale": "never"})
 check(s == 200 and v["flagged"] is False and v["decision"] == "flag" and v.get("observe_only") is True,
       "observe-only after reload: %s" % {k: v.get(k) for k in ("flagged", "decision")})
 write("a.json", json.dumps({"threshold": 0.99, "review_threshold": 0.0}))
-A.p.send_signal(signal.SIGHUP)
-time.sleep(0.3)
+hup(A, 2, 0)
 s, _, v = A.req("POST", "/v1/assess", {"image": B64, "rationale": "never"})
 check(s == 200 and v["decision"] == "review" and v["flagged"] is False, "review band: %s" % v.get("decision"))
 write("a.json", '{"threshold": 7}')
-A.p.send_signal(signal.SIGHUP)
-time.sleep(0.3)
+hup(A, 2, 1)
 s, _, v = A.req("POST", "/v1/assess", {"image": B64, "rationale": "never"})
 check(s == 200 and v["decision"] == "review", "bad config refused, old kept")
 s, _, metrics = A.req("GET", "/metrics", raw=True)
