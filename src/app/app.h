@@ -76,6 +76,10 @@ int cmd_policy(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_assess(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_annotate(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 #endif

@@ -15,6 +15,10 @@ static const app_command commands[] = {
     {"generate", "run the model on a prompt (and image) and print the generated text",
      cmd_generate},
     {"bench", "measure this machine's limits and the speed of every stage", cmd_bench},
+    {"annotate", "judge image collections into an SQLite results file", cmd_annotate},
+    {"export", "stream rows of a results file as JSON Lines or CSV", cmd_export},
+    {"summary", "counts per rating and category of a results file", cmd_summary},
+    {"merge", "combine results files (shards, ranks) into one", cmd_merge},
     {"serve", "serve verdicts over HTTP (OpenAI-compatible moderation API, web page)", cmd_serve},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
