@@ -262,6 +262,25 @@ chat["messages"][0]["content"] = [{"type": "text", "text": PROMPT}]
 s, _, j = A.req("POST", "/v1/chat/completions", chat)
 check(s == 400, "chat without image 400")
 
+# hostile bodies never crash the server: each gets a JSON error (seeded, bounded)
+import random
+rng = random.Random(7)
+shapes = [b"", b"{}", b"[]", b"null", b'{"input": {}}', b'{"input": [1, 2]}', b'{"messages": "x"}',
+          b'{"image": 5}', b'{"input": [{"type": "image_url", "image_url": 3}]}',
+          b'{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
+          b'{"image": "' + B64.encode()[:100] + b'"}', b'{"input": "data:image/png;base64,"}']
+bad = 0
+for i in range(60):
+    body = shapes[i] if i < len(shapes) else bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+    for path in ("/v1/moderations", "/v1/assess", "/v1/chat/completions"):
+        ct = "multipart/form-data; boundary=xx" if (path == "/v1/assess" and i % 5 == 0) else "application/json"
+        st, _, j = A.req("POST", path, body, ctype=ct)
+        if not (400 <= st < 500 and isinstance(j, dict) and "error" in j):
+            bad += 1
+            print("hostile body", i, path, st, str(j)[:200])
+check(bad == 0, "hostile bodies answered with 4xx JSON errors")
+check(A.req("GET", "/health")[0] == 200, "alive after hostile bodies")
+
 # config reload: observe-only stops flagging; a bad file is refused and the old one kept
 write("a.json", json.dumps({"threshold": 0.0, "observe_only": True}))
 hup(A, 1, 0)
