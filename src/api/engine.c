@@ -60,6 +60,8 @@ typedef struct job {
     void *user;
     double t_submit, t_admit;
     lg_result *result;
+    struct result_box *pre;  /* allocated at submit, so even a request that runs out of memory
+                                later has a result for on_done */
     struct job *next_queued; /* the FIFO of waiting jobs */
     struct job *next_all;    /* every job not yet collected */
 } job;
@@ -155,6 +157,7 @@ static void job_free(job *j) {
     for (size_t i = 0; i < j->n_pols; i++) api_policy_clear(&j->pols[i]);
     lg_free(j->pols);
     lg_result_free(j->result);
+    if (j->pre) lg_result_free((lg_result *)j->pre);
     lg_free(j);
 }
 
@@ -192,6 +195,15 @@ static result_box *result_new(job *j, size_t n) {
     b->pub.verdicts = b->verdicts;
     b->pub.statuses = b->statuses;
     b->pub.errors = (const char *const *)b->errors;
+    return b;
+}
+
+/* The request's result: the one allocated at submit (or a new one). */
+static result_box *take_result(job *j) {
+    result_box *b = j->pre;
+    j->pre = NULL;
+    if (!b) return result_new(j, j->n_pols);
+    b->pub.ticket = j->ticket;
     return b;
 }
 
@@ -664,7 +676,7 @@ static void run_job(worker *w) {
     prompt *prs = NULL;
     lg_status whole = LG_OK;
     char msg[LG_ERROR_MSG_MAX] = "";
-    result_box *b = result_new(j, j->n_pols);
+    result_box *b = take_result(j);
     if (!b) {
         whole = LG_E_NOMEM;
         goto deliver;
@@ -954,7 +966,7 @@ static void engine_destroy(api_engine *e) {
     }
     /* what never ran: its callback hears of the cancellation */
     for (job *j = e->queue_head; j; j = j->next_queued) {
-        result_box *b = result_new(j, j->n_pols);
+        result_box *b = take_result(j);
         if (b) result_finish(b, LG_E_CANCELLED, "the guard was closed before the request ran");
         if (j->callback && b)
             j->on_done(j->user, &b->pub);
@@ -1063,6 +1075,8 @@ lg_status lg_guard_submit(lg_guard *g, const lg_request *req, unsigned flags, lg
     job *j = lg_calloc(1, sizeof *j);
     if (!j) return lg_err_set(err, LG_E_NOMEM, "out of memory");
     lg_status st = copy_request(g, req, j, err);
+    if (st == LG_OK && !(j->pre = result_new(j, j->n_pols)))
+        st = lg_err_set(err, LG_E_NOMEM, "out of memory");
     if (st != LG_OK) {
         job_free(j);
         return st;
@@ -1205,7 +1219,7 @@ lg_status lg_guard_cancel(lg_guard *g, lg_ticket ticket) {
         if (free_now) forget(e, j);
         pthread_mutex_unlock(&e->mu);
         if (j->callback) {
-            result_box *b = result_new(j, j->n_pols);
+            result_box *b = take_result(j);
             if (b) result_finish(b, LG_E_CANCELLED, "the request was cancelled");
             if (b) j->on_done(j->user, &b->pub);
         }
