@@ -831,6 +831,11 @@ typedef struct lg_request {
      * guard. Otherwise collect the result with lg_guard_wait / lg_guard_wait_for. */
     void (*on_done)(void *user, lg_result *result);
     void *user;
+    /* Optional streaming: called on an engine thread with each new piece of policy number
+     * `policy`'s answer (the JSON the model writes: rating, category, then the rationale token
+     * by token), in order; the pieces of one policy concatenated equal its verdict's `answer`.
+     * Must return quickly. */
+    void (*on_text)(void *user, size_t policy, const char *text, size_t len);
 } lg_request;
 
 /* What a request produced. Every pointer is owned by the result (lg_result_free). */

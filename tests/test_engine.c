@@ -488,6 +488,55 @@ static void test_threads(void **state) {
     lg_guard_free(g);
 }
 
+/* Streaming: each policy's pieces, concatenated, are its verdict's answer. */
+typedef struct stream_buf {
+    char text[2][8192];
+    size_t len[2];
+    int calls;
+} stream_buf;
+
+static void on_text(void *user, size_t policy, const char *text, size_t len) {
+    stream_buf *b = user;
+    if (policy < 2 && b->len[policy] + len < sizeof b->text[0]) {
+        memcpy(b->text[policy] + b->len[policy], text, len);
+        b->len[policy] += len;
+    }
+    b->calls++;
+}
+
+static void test_streaming(void **state) {
+    (void)state;
+    lg_guard *g = open_guard(2, 0, 0, 0);
+    lg_image *img = load("p02_rgb_640x480.jpg");
+    lg_policy *pols[2] = {policy(NULL, NULL), policy("O3", NULL)};
+    const lg_policy *cp[2] = {pols[0], pols[1]};
+    int caps[] = {3, 24}; /* a cap of 3 tokens closes the rationale early, maybe mid-escape */
+    for (int c = 0; c < 2; c++) {
+        lg_assess_params ap = params(LG_RATIONALE_ALWAYS);
+        ap.max_rationale_tokens = caps[c];
+        stream_buf sb = {0};
+        lg_request r = {.image = img,
+                        .policies = cp,
+                        .n_policies = 2,
+                        .params = &ap,
+                        .on_text = on_text,
+                        .user = &sb};
+        lg_result *res = NULL;
+        lg_error e;
+        assert_int_equal(lg_guard_assess_many(g, &r, 1, &res, &e), LG_OK);
+        assert_int_equal(res->status, LG_OK);
+        for (int i = 0; i < 2; i++) {
+            sb.text[i][sb.len[i]] = '\0';
+            assert_string_equal(sb.text[i], res->verdicts[i]->answer);
+        }
+        assert_true(sb.calls >= 6); /* rating, category and at least one more piece each */
+        lg_result_free(res);
+    }
+    for (int i = 0; i < 2; i++) lg_policy_free(pols[i]);
+    lg_image_free(img);
+    lg_guard_free(g);
+}
+
 /* lg_session_eval_batch gives each item what lg_session_eval gives it alone, bit for bit. */
 static void test_eval_batch(void **state) {
     (void)state;
@@ -540,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_and_callbacks),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_eval_batch),
+        cmocka_unit_test(test_streaming),
     };
     /* LG_TEST_FILTER=test_threads: the ThreadSanitizer run of scripts/test takes only those */
     const char *filter = getenv("LG_TEST_FILTER");

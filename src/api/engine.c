@@ -57,6 +57,7 @@ typedef struct job {
     size_t n_pols;
     lg_assess_params params;
     void (*on_done)(void *, lg_result *);
+    void (*on_text)(void *, size_t, const char *, size_t);
     void *user;
     double t_submit, t_admit;
     lg_result *result;
@@ -590,9 +591,20 @@ static lg_status encode(worker *w, const lg_pixels *px, const char *key, float *
     return LG_OK;
 }
 
+typedef struct text_sink {
+    job *j;
+    size_t policy;
+} text_sink;
+
+static void forward_text(void *user, const char *text, size_t len) {
+    text_sink *t = user;
+    t->j->on_text(t->j->user, t->policy, text, len);
+}
+
 /* One verdict: the prompt's tail after what the cache holds, then the verdict decoder. */
-static lg_status judge(worker *w, const api_policy *pol, const prompt *pr, int64_t keep,
-                       const float *features, int64_t n_rows, lg_verdict **out, lg_error *err) {
+static lg_status judge(worker *w, size_t index, const api_policy *pol, const prompt *pr,
+                       int64_t keep, const float *features, int64_t n_rows, lg_verdict **out,
+                       lg_error *err) {
     lg_guard *g = w->e->g;
     job *j = w->job;
     api_schema *schema = NULL;
@@ -614,6 +626,8 @@ static lg_status judge(worker *w, const api_policy *pol, const prompt *pr, int64
     }
     double t1 = api_now();
     vd_params vp = api_vd_params(&j->params);
+    text_sink sink = {j, index};
+    if (j->on_text) vp.on_text = forward_text, vp.on_text_user = &sink;
     vd_lm lm = {
         w, (size_t)lg_model_n_vocab(g->model), wlm_eval, wlm_truncate, wlm_errmsg, wlm_eval_multi};
     vd_tok tok = api_guard_tok(g);
@@ -785,7 +799,7 @@ static void run_job(worker *w) {
         if (!prs[i].ids) continue;
         lg_error verr = {0};
         lg_verdict *v = NULL;
-        lg_status st = judge(w, &j->pols[i], &prs[i], keep, features, n_rows, &v, &verr);
+        lg_status st = judge(w, i, &j->pols[i], &prs[i], keep, features, n_rows, &v, &verr);
         if (st != LG_OK) {
             result_fail_policy(b, i, st, verr.msg);
             if (st == LG_E_CANCELLED) break;
@@ -1036,6 +1050,7 @@ static lg_status copy_request(lg_guard *g, const lg_request *r, job *j, lg_error
     j->image = r->image;
     j->iopt = r->image_options ? *r->image_options : lg_image_options_default();
     j->on_done = r->on_done;
+    j->on_text = r->on_text;
     j->user = r->user;
     j->callback = r->on_done != NULL;
     const char *name = r->name ? r->name : r->image_path ? r->image_path : "image";

@@ -111,6 +111,11 @@ typedef struct vd_params {
     int max_rationale_tokens; /* the string is closed by the decoder when reached */
     bool sequential_options;  /* score options one model call each even when eval_multi is
                                  there (the old way: for benchmarks and tests) */
+    /* Optional: called with each new piece of the answer text as it is decided (the rating,
+     * the category, each rationale token; bytes of an unfinished escape held back), so the
+     * pieces concatenated are the final answer. */
+    void (*on_text)(void *user, const char *text, size_t len);
+    void *on_text_user;
 } vd_params;
 
 /* The options of one policy, compiled against one tokenizer (reusable for many images). */

@@ -41,7 +41,15 @@ typedef struct dstate {
     uint64_t rng;       /* option choices */
     uint64_t token_rng; /* rationale tokens (lg_sample's state) */
     int64_t n_forced, n_sampled;
+    size_t emitted; /* answer bytes handed to params->on_text so far */
 } dstate;
+
+/* Hands the answer text decided since the last call, up to `upto`, to on_text. */
+static void emit_text(dstate *d, size_t upto) {
+    if (!d->params->on_text || d->text.failed || upto <= d->emitted) return;
+    d->params->on_text(d->params->on_text_user, d->text.data + d->emitted, upto - d->emitted);
+    d->emitted = upto;
+}
 
 /* ---- small helpers ---- */
 
@@ -331,6 +339,7 @@ static lg_status write_rationale(dstate *d, const fsm_table *fsm, size_t *conten
         }
         state = s;
         if (state == FSM_STR) state_start = d->text.len;
+        emit_text(d, state == FSM_STR ? d->text.len : state_start);
         if ((st = lm_feed(d, &id, 1, false, NULL)) != LG_OK) return st;
     }
     if (*truncated) {
@@ -381,6 +390,7 @@ lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
     r.unsafe = rating == 1;
     r.p_unsafe = rp[1];
     lg_buf_puts(&d.text, rating_options[rating]);
+    emit_text(&d, d.text.len);
     lg_buf_puts(&d.text, SKELETON_CATEGORY);
 
     /* category */
@@ -389,6 +399,7 @@ lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
         goto fail;
     r.category = choose_option(&d, r.category_probs, schema->n_categories);
     lg_buf_puts(&d.text, schema->categories[r.category]);
+    emit_text(&d, d.text.len);
 
     /* rationale */
     bool want = params->rationale == VD_RATIONALE_ALWAYS ||
@@ -418,6 +429,7 @@ lg_status vd_decode(const vd_schema *schema, const vd_lm *lm, const vd_tok *tok,
     memcpy(r.answer_ids, d.kv + n_prompt, r.n_answer_ids * sizeof *r.answer_ids);
     r.n_forced = d.n_forced;
     r.n_sampled = d.n_sampled;
+    emit_text(&d, d.text.len);
     r.answer = lg_buf_detach(&d.text, NULL);
     lg_free(d.kv);
     lg_free(d.work);
