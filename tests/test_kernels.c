@@ -173,6 +173,61 @@ static void test_matmul_vs_ref(void **state) {
     }
 }
 
+/* kern_matmul_as: rows of several products of different sizes merged by class give each row
+ * exactly what kern_matmul of its own product gives (what the batched decoder pass relies on). */
+static void test_matmul_classes(void **state) {
+    (void)state;
+    const lg_kernels *t[8];
+    int nt = fast_tables(t);
+    static const int64_t sizes[] = {1, 3, 2, 40, 5, 1, 33, 4};
+    enum { NS = sizeof sizes / sizeof sizes[0], N_IN = 70, N_OUT = 50 };
+    int64_t total = 0;
+    for (int i = 0; i < NS; i++) total += sizes[i];
+    for (int ti = 0; ti < nt; ti++)
+        for (int prep = 0; prep < 2; prep++) {
+            kern_ctx *kc = kern_ctx_create(2, t[ti]->name);
+            void *wd = rand_tensor(LG_DT_BF16, N_OUT * N_IN, 0.5f);
+            float *b = rand_tensor(LG_DT_F32, N_OUT, 1.0f);
+            kern_weight w = {.dtype = LG_DT_BF16, .n_out = N_OUT, .n_in = N_IN, .data = wd};
+            if (prep) kern_prepare(kc, &w);
+            float *x = rand_tensor(LG_DT_F32, (size_t)(total * N_IN), 1.0f);
+            float *alone = malloc((size_t)(total * N_OUT) * 4);
+            float *merged = malloc((size_t)(total * N_OUT) * 4);
+            float *xs = malloc((size_t)(total * N_IN) * 4),
+                  *ys = malloc((size_t)(total * N_OUT) * 4);
+            int64_t off[NS], r = 0;
+            for (int i = 0; i < NS; i++) {
+                off[i] = r;
+                kern_matmul(kc, alone + r * N_OUT, x + r * N_IN, &w, b, sizes[i]);
+                r += sizes[i];
+            }
+            /* every class's rows gathered into one product */
+            for (int cls = 0; cls < 4; cls++) {
+                int64_t n = 0;
+                for (int i = 0; i < NS; i++)
+                    if (kern_matmul_class(kc, sizes[i]) == cls) {
+                        memcpy(xs + n * N_IN, x + off[i] * N_IN, (size_t)(sizes[i] * N_IN) * 4);
+                        n += sizes[i];
+                    }
+                if (n == 0) continue;
+                kern_matmul_as(kc, ys, xs, &w, b, n, cls);
+                n = 0;
+                for (int i = 0; i < NS; i++)
+                    if (kern_matmul_class(kc, sizes[i]) == cls) {
+                        memcpy(merged + off[i] * N_OUT, ys + n * N_OUT,
+                               (size_t)(sizes[i] * N_OUT) * 4);
+                        n += sizes[i];
+                    }
+            }
+            if (memcmp(alone, merged, (size_t)(total * N_OUT) * 4) != 0)
+                fail_msg("table %s (prepared %d): merged rows differ from their own products",
+                         t[ti]->name, prep);
+            kern_weight_release(&w);
+            free(wd), free(b), free(x), free(alone), free(merged), free(xs), free(ys);
+            kern_ctx_free(kc);
+        }
+}
+
 /* The AMX hardware path runs wherever the CPU has it (it is then first in the list), and its
  * plain-C twin everywhere with AVX512-BF16. */
 static void test_amx_paths_present(void **state) {
@@ -580,6 +635,7 @@ int main(void) {
         cmocka_unit_test(test_prepare_lazy),
         cmocka_unit_test(test_elementwise_ops),
         cmocka_unit_test(test_matmul_vs_ref),
+        cmocka_unit_test(test_matmul_classes),
         cmocka_unit_test(test_attention_vs_ref),
         cmocka_unit_test(test_many_threads),
         cmocka_unit_test(test_selftest),

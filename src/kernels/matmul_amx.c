@@ -157,47 +157,42 @@ static void block_amx(const kern_block_args *ba) {
     _tile_release();
 }
 
-static void amx_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
-                       const float *bias, int64_t m) {
-    if (m < AMX_MIN_M) {
-        kern_avx512bf16_matmul(kc, y, x, w, bias, m);
-        return;
-    }
-    kern_bf16_gemm(kc, y, x, w, bias, m, block_amx, 128, 256);
-}
-
-static void amx_emu_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
-                           const float *bias, int64_t m) {
-    if (m < AMX_MIN_M) {
-        kern_avx512bf16_matmul(kc, y, x, w, bias, m);
-        return;
-    }
-    kern_bf16_gemm(kc, y, x, w, bias, m, block_amx_emu, 64, 64);
-}
-
 /* Row classes: those of the avx512bf16 table below AMX_MIN_M, 2 for the AMX tiles. */
 static int amx_class(int64_t m) {
     return m < AMX_MIN_M ? kern_avx512_class(m) : 2;
 }
 
-static void amx_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
-                          const float *bias, int64_t m, int cls) {
+/* Class 2 on the AMX block loop `block` (the hardware tiles or their plain-C emulation). */
+static void amx_any_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                       const float *bias, int64_t m, int cls, kern_block_fn block, int64_t mb,
+                       int64_t nb) {
     if (cls == 0)
         kern_avx512_stream(kc, y, x, w, bias, m);
     else if (cls == 1)
         kern_avx512bf16_gemm(kc, y, x, w, bias, m);
     else
-        kern_bf16_gemm(kc, y, x, w, bias, m, block_amx, 128, 256);
+        kern_bf16_gemm(kc, y, x, w, bias, m, block, mb, nb);
+}
+
+static void amx_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                          const float *bias, int64_t m, int cls) {
+    amx_any_as(kc, y, x, w, bias, m, cls, block_amx, 128, 256);
 }
 
 static void amx_emu_matmul_as(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
                               const float *bias, int64_t m, int cls) {
-    if (cls == 0)
-        kern_avx512_stream(kc, y, x, w, bias, m);
-    else if (cls == 1)
-        kern_avx512bf16_gemm(kc, y, x, w, bias, m);
-    else
-        kern_bf16_gemm(kc, y, x, w, bias, m, block_amx_emu, 64, 64);
+    amx_any_as(kc, y, x, w, bias, m, cls, block_amx_emu, 64, 64);
+}
+
+/* kern_matmul is matmul_as in the class of m, so the two can never disagree. */
+static void amx_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                       const float *bias, int64_t m) {
+    amx_matmul_as(kc, y, x, w, bias, m, amx_class(m));
+}
+
+static void amx_emu_matmul(kern_ctx *kc, float *y, const float *x, const kern_weight *w,
+                           const float *bias, int64_t m) {
+    amx_emu_matmul_as(kc, y, x, w, bias, m, amx_class(m));
 }
 
 static const lg_kernels amx_table = {
