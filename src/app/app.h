@@ -81,5 +81,7 @@ int cmd_export(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_augment(int argc, char **argv);
 
 #endif

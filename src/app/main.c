@@ -20,6 +20,8 @@ static const app_command commands[] = {
     {"summary", "counts per rating and category of a results file", cmd_summary},
     {"merge", "combine results files (shards, ranks) into one", cmd_merge},
     {"serve", "serve verdicts over HTTP (OpenAI-compatible moderation API, web page)", cmd_serve},
+    {"eval", "score a guard on labelled images (paper metrics, HTML report)", cmd_eval},
+    {"augment", "write policy-augmented training samples from labels", cmd_augment},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
