@@ -148,7 +148,7 @@ static void script_free(script_lm *s) {
 static const char *categories[] = {"O1: Hate", "O2: Violence", "NA: None applying"};
 
 static vd_params default_params(void) {
-    vd_params p = {VD_RATIONALE_ALWAYS, 0.0f, 0, 1.0f, 1, 64, false};
+    vd_params p = {VD_RATIONALE_ALWAYS, 0.0f, 0, 1.0f, 1, 64, false, NULL, NULL};
     return p;
 }
 
