@@ -716,6 +716,8 @@ typedef struct lg_guard_params {
                                      skips the vision tower next time; 0 (default): off */
     int max_queue; /* submitted requests waiting for a slot before lg_guard_submit blocks (or
                       fails with LG_E_BUSY under LG_SUBMIT_NOWAIT); 0 (default): 1024 */
+    lg_preprocessor_options preprocess; /* the image processor's options (default:
+                                           lg_preprocessor_options_default) */
 } lg_guard_params;
 
 /* When the model writes a rationale after the rating and category. */

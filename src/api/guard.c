@@ -38,7 +38,8 @@ lg_guard_params lg_guard_params_default(void) {
                              .max_batch = 8,
                              .kv_budget = 0,
                              .features_cache_bytes = 0,
-                             .max_queue = 0};
+                             .max_queue = 0,
+                             .preprocess = lg_preprocessor_options_default()};
 }
 
 /* ---- adapters: the verdict decoder's view of the session and the tokenizer ---- */
@@ -112,7 +113,7 @@ lg_status lg_guard_open(const char *model_dir, const lg_guard_params *params, lg
     lg_status st = lg_model_open(model_dir, &p.model, &g->model, err);
     if (st != LG_OK) goto fail;
     if ((st = lg_tokenizer_open(model_dir, &g->tok, err)) != LG_OK) goto fail;
-    if ((st = lg_preprocessor_open(model_dir, &g->pp, err)) != LG_OK) goto fail;
+    if ((st = lg_preprocessor_open_with(model_dir, &p.preprocess, &g->pp, err)) != LG_OK) goto fail;
     if ((st = lg_session_create(g->model, &g->sess, err)) != LG_OK) goto fail;
     const char *tmpl =
         p.chat_template ? p.chat_template : lg_chat_template_for_model(lg_model_type(g->model));

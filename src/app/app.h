@@ -59,6 +59,14 @@ int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *
 
 /* Parses a whole decimal integer in [lo, hi]; false for anything else. */
 bool app_parse_ll(const char *s, long long lo, long long hi, long long *out);
+/* --image-aspect pad|crop (LLaVA-1.5): sets square_pad to 1 or 0. Returns -1 when applied, or
+ * the usage-error exit code (2) after printing the message for `cmd`. */
+int app_image_aspect(const char *cmd, const char *arg, int *square_pad);
+/* Its --help lines. */
+#define APP_IMAGE_ASPECT_HELP                                                                      \
+    "      --image-aspect A     LLaVA-1.5: 'pad' (expand to a square of the mean colour first,\n"  \
+    "                           the LlavaGuard v1.0 pipeline) or 'crop' (CLIP's centre crop);\n"   \
+    "                           default: config.json's image_aspect_ratio, else crop\n"
 /* Parses a whole number in [lo, hi]; false for anything else (NaN included). */
 bool app_parse_double(const char *s, double lo, double hi, double *out);
 /* Parses a KV cache type name: f32, i16, bf16 or f16. */

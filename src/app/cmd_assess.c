@@ -39,6 +39,7 @@ typedef struct assess_opts {
     int threads;
     lg_assess_params ap;
     lg_image_options io;
+    int square_pad; /* --image-aspect: -1 the folder's, 0 crop, 1 pad */
 } assess_opts;
 
 static void print_help(void) {
@@ -70,7 +71,7 @@ static void print_help(void) {
            "      --chat-template NAME override the model family's chat template\n"
            "      --files-from FILE    read image paths from FILE, one per line\n"
            "      --fail-on-unsafe     exit with status 3 when any image is judged "
-           "unsafe\n" APP_IMAGE_OPTIONS_HELP
+           "unsafe\n" APP_IMAGE_OPTIONS_HELP APP_IMAGE_ASPECT_HELP
            "  -t, --threads N          compute threads (default: all cores)\n"
            "  -b, --batch N            images in flight, their decoder steps batched into one\n"
            "                           pass (default 4; 1 judges one at a time)\n"
@@ -104,6 +105,7 @@ enum {
     OPT_KV,
     OPT_PROGRESS,
     OPT_POLICIES,
+    OPT_ASPECT,
 };
 
 static const struct option long_opts[] = {
@@ -125,6 +127,7 @@ static const struct option long_opts[] = {
     {"files-from", required_argument, NULL, OPT_FILES_FROM},
     {"fail-on-unsafe", no_argument, NULL, OPT_FAIL_UNSAFE},
     APP_IMAGE_LONG_OPTIONS,
+    {"image-aspect", required_argument, NULL, OPT_ASPECT},
     {"threads", required_argument, NULL, 't'},
     {"exact", no_argument, NULL, OPT_EXACT},
     {"precision", required_argument, NULL, OPT_PRECISION},
@@ -236,6 +239,9 @@ static int parse_args(int argc, char **argv, assess_opts *o) {
             break;
         case OPT_EXACT:
             o->exact = true;
+            break;
+        case OPT_ASPECT:
+            if (app_image_aspect(CMD, optarg, &o->square_pad) >= 0) return APP_EXIT_USAGE;
             break;
         case OPT_PRECISION:
             if (!app_parse_precision(optarg, &o->precision))
@@ -501,6 +507,7 @@ int cmd_assess(int argc, char **argv) {
     assess_opts o = {.ap = lg_assess_params_default(),
                      .io = lg_image_options_default(),
                      .kv_type = LG_KV_AUTO,
+                     .square_pad = -1,
                      .batch = 4};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
@@ -519,6 +526,7 @@ int cmd_assess(int argc, char **argv) {
     gp.model.kv_type = o.kv_type;
     gp.chat_template = o.chat_template;
     gp.max_batch = o.batch;
+    gp.preprocess.square_pad = o.square_pad;
     lg_guard *g = NULL;
     lg_policy *pols[MAX_POLICIES] = {0};
     int n_pols = 0;

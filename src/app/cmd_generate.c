@@ -28,6 +28,7 @@ typedef struct gen_opts {
     bool exact, sampling, greedy;
     lg_sampler_params sampler;
     lg_model_params mp;
+    lg_preprocessor_options pp;
 } gen_opts;
 
 static void print_help(void) {
@@ -36,7 +37,8 @@ static void print_help(void) {
         "                           (--prompt TEXT | --prompt-file F | --input-ids FILE) "
         "[options]\n"
         "\n"
-        "Runs the model in DIR (a Hugging Face LLaVA-OneVision folder) on a prompt and an "
+        "Runs the model in DIR (a Hugging Face LLaVA-OneVision, LLaVA-1.5 or\n"
+        "LLaVA-1.6 folder) on a prompt and an "
         "optional\n"
         "image and prints one JSON object: prompt_tokens, image_tokens, ids, text, stop, timings.\n"
         "\n"
@@ -50,6 +52,8 @@ static void print_help(void) {
         "\n"
         "Generation:\n"
         "  -i, --image IMG            the image (JPEG, PNG, WebP, GIF, BMP)\n"
+        "      --image-aspect A       LLaVA-1.5: pad (square of the mean colour first) or crop;\n"
+        "                             default: config.json's image_aspect_ratio, else crop\n"
         "  -n, --max-new-tokens N     at most N new tokens (default 256); stops earlier on eos\n"
         "      --greedy               take the most likely token (default)\n"
         "      --temperature T        sample: divide logits by T (> 0; default 1)\n"
@@ -91,7 +95,8 @@ static int parse(int argc, char **argv, gen_opts *o) {
         OPT_THREADS,
         OPT_KV,
         OPT_NO_PREPACK,
-        OPT_PRECISION
+        OPT_PRECISION,
+        OPT_ASPECT
     };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
@@ -113,6 +118,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
         {"kv-type", required_argument, NULL, OPT_KV},
         {"no-prepack", no_argument, NULL, OPT_NO_PREPACK},
         {"precision", required_argument, NULL, OPT_PRECISION},
+        {"image-aspect", required_argument, NULL, OPT_ASPECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -200,6 +206,11 @@ static int parse(int argc, char **argv, gen_opts *o) {
             if (!app_parse_precision(optarg, &o->mp.precision))
                 return app_usage_error(CMD, "--precision must be accurate or bf16");
             break;
+        case OPT_ASPECT: {
+            int rc = app_image_aspect(CMD, optarg, &o->pp.square_pad);
+            if (rc >= 0) return rc;
+            break;
+        }
         case 'h':
             print_help();
             return APP_EXIT_OK;
@@ -337,7 +348,7 @@ static int encode_image(const gen_opts *o, gen_run *r) {
     lg_pixels *px = NULL;
     int rc = APP_EXIT_OK;
     double t0 = now_ms();
-    if (lg_preprocessor_open(o->model, &pp, &err) != LG_OK ||
+    if (lg_preprocessor_open_with(o->model, &o->pp, &pp, &err) != LG_OK ||
         lg_image_load_file(o->image, NULL, &img, &err) != LG_OK ||
         lg_preprocess(pp, img, &px, &err) != LG_OK)
         rc = app_fail_err(CMD, &err);
@@ -442,6 +453,7 @@ int cmd_generate(int argc, char **argv) {
     o.max_new_tokens = 256;
     o.sampler = lg_sampler_params_default();
     o.mp = lg_model_params_default();
+    o.pp = lg_preprocessor_options_default();
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     gen_run r = {0};

@@ -39,19 +39,23 @@ static void print_help(void) {
            "      --exif-orientation  apply the EXIF orientation tag (off by default, as the\n"
            "                          reference)\n"
            "      --max-pixels N      refuse images with more than N pixels (default 178956970)\n"
-           "      --pad-square        LLaVA-1.5: pad to a square of the mean colour first (the\n"
-           "                          LlavaGuard v1.0 \"pad\" pipeline)\n"
+           "      --image-aspect A    LLaVA-1.5: 'pad' (expand to a square of the mean colour\n"
+           "                          first, the LlavaGuard v1.0 pipeline) or 'crop' (CLIP's\n"
+           "                          centre crop); default: config.json's image_aspect_ratio,\n"
+           "                          else crop\n"
+           "      --pad-square        the same as --image-aspect pad\n"
            "  -h, --help              show this help\n");
 }
 
 /* Parses the options; returns -1 to go on, or an exit status. */
 static int parse(int argc, char **argv, pre_opts *o) {
-    enum { OPT_PAD = 256 };
+    enum { OPT_PAD = 256, OPT_ASPECT };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
         {"out", required_argument, NULL, 'o'},
         APP_IMAGE_LONG_OPTIONS,
         {"pad-square", no_argument, NULL, OPT_PAD},
+        {"image-aspect", required_argument, NULL, OPT_ASPECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -76,6 +80,11 @@ static int parse(int argc, char **argv, pre_opts *o) {
         case OPT_PAD:
             o->pp.square_pad = 1;
             break;
+        case OPT_ASPECT: {
+            int rc = app_image_aspect(CMD, optarg, &o->pp.square_pad);
+            if (rc >= 0) return rc;
+            break;
+        }
         case 'h':
             print_help();
             return APP_EXIT_OK;

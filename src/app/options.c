@@ -52,6 +52,16 @@ const char *app_precision_name(lg_precision p) {
     return p == LG_PRECISION_BF16 ? "bf16" : "accurate";
 }
 
+int app_image_aspect(const char *cmd, const char *arg, int *square_pad) {
+    if (strcmp(arg, "pad") == 0)
+        *square_pad = 1;
+    else if (strcmp(arg, "crop") == 0)
+        *square_pad = 0;
+    else
+        return app_usage_error(cmd, "--image-aspect must be 'pad' or 'crop', not '%s'", arg);
+    return -1;
+}
+
 int app_image_option(const char *cmd, int c, const char *arg, lg_image_options *io) {
     long long v;
     switch (c) {

@@ -1,10 +1,12 @@
 /*
  * config.c — reads a Hugging Face model folder's config.json (+ generation_config.json) into an
  * mdl_config. Missing fields take the defaults of transformers 4.45's config classes
- * (LlavaOnevisionConfig, SiglipVisionConfig, Qwen2Config), because the published configs only
- * list what differs from them. Every value the forward pass uses comes from here; anything this
- * version does not implement (sliding windows, rope scaling, list-valued feature layers, other
- * model types) is refused with LG_E_UNSUPPORTED instead of being silently ignored.
+ * (LlavaOnevisionConfig, LlavaConfig, LlavaNextConfig; SiglipVisionConfig, CLIPVisionConfig;
+ * Qwen2Config, LlamaConfig), because the published configs only list what differs from them.
+ * The families, vision kinds and decoder kinds are tables (families[], vit_table[], dec_table[]).
+ * Every value the forward pass uses comes from here; anything this version does not implement
+ * (sliding windows, rope scaling, list-valued feature layers, other model types) is refused with
+ * LG_E_UNSUPPORTED instead of being silently ignored.
  */
 #include "model.h"
 
@@ -104,26 +106,47 @@ static bool cfg_act(cfg_reader *r, const char *where, const char *name, mdl_act 
 
 /* ---- vision tower ---- */
 
-static void read_vision(cfg_reader *r, const json_t *vc, vit_config *v) {
-    const char *type = cfg_str(r, vc, "model_type", "siglip_vision_model");
-    if (strcmp(type, "siglip_vision_model") != 0) {
+/* The defaults of a vision config class (transformers 4.45) for the fields configs omit. */
+typedef struct vit_defaults {
+    const char *model_type;
+    vit_kind kind;
+    int n_embd, n_ff, n_layer, n_head, image_size, patch_size;
+    double eps;
+    const char *act;
+    bool has_cls, pre_norm, patch_bias;
+} vit_defaults;
+
+static const vit_defaults vit_table[] = {
+    /* SiglipVisionConfig: no class token, conv with bias, no pre-norm. */
+    {"siglip_vision_model", VIT_SIGLIP, 768, 3072, 12, 12, 224, 16, 1e-6, "gelu_pytorch_tanh",
+     false, false, true},
+    /* CLIPVisionConfig: class token at row 0, conv without bias, pre_layrnorm. */
+    {"clip_vision_model", VIT_CLIP, 768, 3072, 12, 12, 224, 32, 1e-5, "quick_gelu", true, true,
+     false},
+};
+
+static void read_vision(cfg_reader *r, const json_t *vc, const char *def_type, vit_config *v) {
+    const char *type = cfg_str(r, vc, "model_type", def_type);
+    const vit_defaults *t = NULL;
+    for (size_t i = 0; i < sizeof vit_table / sizeof vit_table[0]; i++)
+        if (strcmp(type, vit_table[i].model_type) == 0) t = &vit_table[i];
+    if (!t) {
         cfg_fail(r, LG_E_UNSUPPORTED, "vision_config.model_type \"%s\" is not supported", type);
         return;
     }
-    /* SiglipVisionConfig defaults (transformers 4.45). */
-    v->kind = VIT_SIGLIP;
-    v->n_embd = (int)cfg_int(r, vc, "hidden_size", 768, 1, CFG_MAX_DIM);
-    v->n_ff = (int)cfg_int(r, vc, "intermediate_size", 3072, 1, CFG_MAX_DIM);
-    v->n_layer = (int)cfg_int(r, vc, "num_hidden_layers", 12, 1, CFG_MAX_LAYERS);
-    v->n_head = (int)cfg_int(r, vc, "num_attention_heads", 12, 1, CFG_MAX_DIM);
+    v->kind = t->kind;
+    v->n_embd = (int)cfg_int(r, vc, "hidden_size", t->n_embd, 1, CFG_MAX_DIM);
+    v->n_ff = (int)cfg_int(r, vc, "intermediate_size", t->n_ff, 1, CFG_MAX_DIM);
+    v->n_layer = (int)cfg_int(r, vc, "num_hidden_layers", t->n_layer, 1, CFG_MAX_LAYERS);
+    v->n_head = (int)cfg_int(r, vc, "num_attention_heads", t->n_head, 1, CFG_MAX_DIM);
     v->n_channel = (int)cfg_int(r, vc, "num_channels", 3, 1, 16);
-    v->image_size = (int)cfg_int(r, vc, "image_size", 224, 1, 8192);
-    v->patch_size = (int)cfg_int(r, vc, "patch_size", 16, 1, 1024);
-    v->eps = (float)cfg_num(r, vc, "layer_norm_eps", 1e-6);
-    cfg_act(r, "vision_config", cfg_str(r, vc, "hidden_act", "gelu_pytorch_tanh"), &v->act);
-    v->has_cls = false;
-    v->pre_norm = false;
-    v->patch_bias = true;
+    v->image_size = (int)cfg_int(r, vc, "image_size", t->image_size, 1, 8192);
+    v->patch_size = (int)cfg_int(r, vc, "patch_size", t->patch_size, 1, 1024);
+    v->eps = (float)cfg_num(r, vc, "layer_norm_eps", t->eps);
+    cfg_act(r, "vision_config", cfg_str(r, vc, "hidden_act", t->act), &v->act);
+    v->has_cls = t->has_cls;
+    v->pre_norm = t->pre_norm;
+    v->patch_bias = t->patch_bias;
     if (r->st != LG_OK) return;
     if (v->n_embd % v->n_head != 0) {
         cfg_fail(r, LG_E_FORMAT, "vision hidden_size %d is not a multiple of %d heads", v->n_embd,
@@ -180,26 +203,58 @@ static void read_feature_select(cfg_reader *r, const json_t *root, vit_config *v
 
 /* ---- language model ---- */
 
-static void read_text(cfg_reader *r, const json_t *tc, dec_config *d) {
-    const char *type = cfg_str(r, tc, "model_type", "qwen2");
-    if (strcmp(type, "qwen2") != 0) {
+/* The defaults of a decoder config class (transformers 4.45) for the fields configs omit. */
+typedef struct dec_defaults {
+    const char *model_type;
+    dec_kind kind;
+    int64_t n_vocab;
+    int n_embd, n_ff, n_layer, n_head;
+    double eps;
+    int64_t n_ctx_max;
+    bool qkv_bias; /* Qwen2 always; Llama per attention_bias */
+    /* The context limit is max_position_embeddings but at least this: transformers does not
+     * enforce the window and the default RoPE is defined at every position, and the 4096 of
+     * LLaVA-1.5/1.6's Llama is less than an anyres image plus the LlavaGuard policy take
+     * (the fixtures' reference runs 4312 tokens). */
+    int64_t min_ctx;
+} dec_defaults;
+
+static const dec_defaults dec_table[] = {
+    {"qwen2", DEC_QWEN2, 151936, 4096, 22016, 32, 32, 1e-6, 32768, true, 0},
+    {"llama", DEC_LLAMA, 32000, 4096, 11008, 32, 32, 1e-6, 2048, false, 8192},
+};
+
+static void read_text(cfg_reader *r, const json_t *tc, const char *def_type, dec_config *d) {
+    const char *type = cfg_str(r, tc, "model_type", def_type);
+    const dec_defaults *t = NULL;
+    for (size_t i = 0; i < sizeof dec_table / sizeof dec_table[0]; i++)
+        if (strcmp(type, dec_table[i].model_type) == 0) t = &dec_table[i];
+    if (!t) {
         cfg_fail(r, LG_E_UNSUPPORTED, "text_config.model_type \"%s\" is not supported", type);
         return;
     }
-    /* Qwen2Config defaults (transformers 4.45). */
-    d->kind = DEC_QWEN2;
-    d->n_vocab = cfg_int(r, tc, "vocab_size", 151936, 1, CFG_MAX_VOCAB);
-    d->n_embd = (int)cfg_int(r, tc, "hidden_size", 4096, 1, CFG_MAX_DIM);
-    d->n_ff = (int)cfg_int(r, tc, "intermediate_size", 22016, 1, CFG_MAX_DIM * 4);
-    d->n_layer = (int)cfg_int(r, tc, "num_hidden_layers", 32, 1, CFG_MAX_LAYERS);
-    d->n_head = (int)cfg_int(r, tc, "num_attention_heads", 32, 1, CFG_MAX_DIM);
+    d->kind = t->kind;
+    d->n_vocab = cfg_int(r, tc, "vocab_size", t->n_vocab, 1, CFG_MAX_VOCAB);
+    d->n_embd = (int)cfg_int(r, tc, "hidden_size", t->n_embd, 1, CFG_MAX_DIM);
+    d->n_ff = (int)cfg_int(r, tc, "intermediate_size", t->n_ff, 1, CFG_MAX_DIM * 4);
+    d->n_layer = (int)cfg_int(r, tc, "num_hidden_layers", t->n_layer, 1, CFG_MAX_LAYERS);
+    d->n_head = (int)cfg_int(r, tc, "num_attention_heads", t->n_head, 1, CFG_MAX_DIM);
     d->n_head_kv = (int)cfg_int(r, tc, "num_key_value_heads", d->n_head, 1, CFG_MAX_DIM);
-    d->eps = (float)cfg_num(r, tc, "rms_norm_eps", 1e-6);
+    d->eps = (float)cfg_num(r, tc, "rms_norm_eps", t->eps);
     d->rope_theta = cfg_num(r, tc, "rope_theta", 10000.0);
-    d->n_ctx_max = cfg_int(r, tc, "max_position_embeddings", 32768, 1, CFG_MAX_CTX);
-    d->tied = cfg_bool(r, tc, "tie_word_embeddings", false);
-    d->qkv_bias = true;
+    d->n_ctx_max = cfg_int(r, tc, "max_position_embeddings", t->n_ctx_max, 1, CFG_MAX_CTX);
+    if (d->n_ctx_max < t->min_ctx) d->n_ctx_max = t->min_ctx;
+    d->tied = cfg_bool(r, tc, "tie_word_embeddings", false); /* both classes' default */
+    d->qkv_bias = t->qkv_bias;
     d->o_bias = false;
+    if (t->kind == DEC_LLAMA) {
+        /* LlamaAttention: attention_bias puts biases on q, k, v and o alike. */
+        d->qkv_bias = d->o_bias = cfg_bool(r, tc, "attention_bias", false);
+        if (cfg_bool(r, tc, "mlp_bias", false))
+            cfg_fail(r, LG_E_UNSUPPORTED, "text_config.mlp_bias is not supported");
+        if (cfg_int(r, tc, "pretraining_tp", 1, 1, 1024) != 1)
+            cfg_fail(r, LG_E_UNSUPPORTED, "text_config.pretraining_tp > 1 is not supported");
+    }
     mdl_act act = MDL_ACT_SILU;
     cfg_act(r, "text_config", cfg_str(r, tc, "hidden_act", "silu"), &act);
     if (r->st == LG_OK && act != MDL_ACT_SILU)
@@ -231,9 +286,20 @@ static void read_text(cfg_reader *r, const json_t *tc, dec_config *d) {
 
 /* ---- top level ---- */
 
+/* The default pinpoints of a config class: {base, 2*base, ..., n*base} squared (OneVision:
+ * 384 x 6), or LlavaNextConfig's five (height, width) pairs over 336. */
 static void default_pinpoints(mdl_config *c) {
-    /* LlavaOnevisionConfig's default: {384, 768, ..., 2304} squared, (height, width) pairs. */
     c->n_pinpoints = 0;
+    if (c->pack == PACK_ANYRES) {
+        static const int next[5][2] = {
+            {336, 672}, {672, 336}, {672, 672}, {1008, 336}, {336, 1008}};
+        for (int i = 0; i < 5; i++) {
+            c->pinpoints[i][0] = next[i][0];
+            c->pinpoints[i][1] = next[i][1];
+        }
+        c->n_pinpoints = 5;
+        return;
+    }
     for (int i = 1; i <= 6; i++)
         for (int j = 1; j <= 6; j++) {
             c->pinpoints[c->n_pinpoints][0] = 384 * i;
@@ -293,36 +359,78 @@ static bool read_eos(cfg_reader *r, const json_t *obj, mdl_config *c) {
     return true;
 }
 
-static void read_onevision(cfg_reader *r, const json_t *root, mdl_config *c) {
-    json_t *vc = json_object_get(root, "vision_config");
-    json_t *tc = json_object_get(root, "text_config");
-    if (!json_is_object(vc) || !json_is_object(tc)) {
-        cfg_fail(r, LG_E_FORMAT, "\"vision_config\" and \"text_config\" objects are required");
-        return;
-    }
-    read_vision(r, vc, &c->vit);
-    if (r->st != LG_OK) return;
-    read_feature_select(r, root, &c->vit, -1, "full");
-    read_text(r, tc, &c->dec);
-    if (r->st != LG_OK) return;
-    cfg_act(r, "projector", cfg_str(r, root, "projector_hidden_act", "gelu"), &c->proj_act);
-    c->proj_bias = cfg_bool(r, root, "multimodal_projector_bias", true);
-    json_t *tok = json_object_get(root, "image_token_id");
-    c->image_token = (int32_t)cfg_int(r, root, tok ? "image_token_id" : "image_token_index", 151646,
-                                      0, INT32_MAX);
-    c->has_newline = cfg_bool(r, root, "use_image_newline_parameter", true);
-    read_pinpoints(r, root, c);
+/* ---- model families ----
+ * One row per top-level model_type: which sub-config types its classes default to, the feature
+ * selection defaults, how the crops' features are packed, and a reader for the fields only that
+ * family has. A new LLaVA-style family is a new row (plus its vision / decoder kinds above). */
+typedef struct family {
+    const char *model_type;
+    const char *vision_type, *text_type; /* when the sub-config omits model_type */
+    int64_t feature_layer;
+    const char *strategy;
+    int32_t image_token;
+    pack_kind pack;
+    bool newline; /* image_newline exists */
+} family;
+
+static const family families[] = {
+    /* LlavaOnevisionConfig: SigLIP + Qwen2, anyres_max_N packing with newline. */
+    {"llava_onevision", "siglip_vision_model", "qwen2", -1, "full", 151646, PACK_ANYRES_MAX, true},
+    /* LlavaConfig (LLaVA-1.5, LlavaGuard v1.0): CLIP + Llama, one crop. */
+    {"llava", "clip_vision_model", "llama", -2, "default", 32000, PACK_SINGLE, false},
+    /* LlavaNextConfig (LLaVA-1.6, LlavaGuard v1.1): CLIP + Llama, anyres with newline. */
+    {"llava_next", "clip_vision_model", "llama", -2, "default", 32000, PACK_ANYRES, true},
+};
+
+static void read_anyres_max(cfg_reader *r, const json_t *root, mdl_config *c) {
     const char *ar = cfg_str(r, root, "vision_aspect_ratio", "anyres_max_9");
     int n = 0, used = 0;
     if (sscanf(ar, "anyres_max_%d%n", &n, &used) != 1 || ar[used] != '\0' || n < 1 || n > 1024) {
         cfg_fail(r, LG_E_UNSUPPORTED, "vision_aspect_ratio \"%s\" is not supported", ar);
         return;
     }
-    c->pack = PACK_ANYRES_MAX;
     c->anyres_max = n;
-    if (c->image_token >= c->dec.n_vocab)
+}
+
+static void read_llava_family(cfg_reader *r, const json_t *root, const family *f, mdl_config *c) {
+    json_t *vc = json_object_get(root, "vision_config");
+    json_t *tc = json_object_get(root, "text_config");
+    if (!json_is_object(vc) || !json_is_object(tc)) {
+        cfg_fail(r, LG_E_FORMAT, "\"vision_config\" and \"text_config\" objects are required");
+        return;
+    }
+    c->pack = f->pack;
+    read_vision(r, vc, f->vision_type, &c->vit);
+    if (r->st != LG_OK) return;
+    read_feature_select(r, root, &c->vit, f->feature_layer, f->strategy);
+    read_text(r, tc, f->text_type, &c->dec);
+    if (r->st != LG_OK) return;
+    cfg_act(r, "projector", cfg_str(r, root, "projector_hidden_act", "gelu"), &c->proj_act);
+    c->proj_bias = cfg_bool(r, root, "multimodal_projector_bias", true);
+    json_t *tok = json_object_get(root, "image_token_id");
+    c->image_token = (int32_t)cfg_int(r, root, tok ? "image_token_id" : "image_token_index",
+                                      f->image_token, 0, INT32_MAX);
+    c->has_newline = f->newline;
+    if (f->pack == PACK_ANYRES_MAX)
+        c->has_newline = cfg_bool(r, root, "use_image_newline_parameter", true);
+    if (f->pack != PACK_SINGLE) read_pinpoints(r, root, c);
+    if (f->pack == PACK_ANYRES_MAX) read_anyres_max(r, root, c);
+    if (r->st == LG_OK && c->image_token >= c->dec.n_vocab)
         cfg_fail(r, LG_E_FORMAT, "image token %d is outside the %lld embedding rows",
                  (int)c->image_token, (long long)c->dec.n_vocab);
+}
+
+static void read_family(cfg_reader *r, const json_t *root, const char *type, mdl_config *c) {
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (strcmp(type, families[i].model_type) == 0) {
+            snprintf(c->model_type, sizeof c->model_type, "%s", type);
+            read_llava_family(r, root, &families[i], c);
+            return;
+        }
+    cfg_fail(r, LG_E_UNSUPPORTED,
+             "model_type \"%.64s\" is not supported (this version runs \"llava_onevision\", "
+             "\"llava\" and \"llava_next\")",
+             type);
 }
 
 lg_status mdl_config_load(const char *dir, mdl_config *cfg, lg_error *err) {
@@ -343,14 +451,8 @@ lg_status mdl_config_load(const char *dir, mdl_config *cfg, lg_error *err) {
         const char *type = cfg_str(&r, root, "model_type", NULL);
         if (!type) {
             cfg_fail(&r, LG_E_FORMAT, "\"model_type\" is missing");
-        } else if (strcmp(type, "llava_onevision") == 0) {
-            snprintf(cfg->model_type, sizeof cfg->model_type, "%s", type);
-            read_onevision(&r, root, cfg);
         } else {
-            cfg_fail(&r, LG_E_UNSUPPORTED,
-                     "model_type \"%.64s\" is not supported (this version runs "
-                     "\"llava_onevision\")",
-                     type);
+            read_family(&r, root, type, cfg);
         }
     }
     /* eos: generation_config.json first (what generate() uses), then the configs. */

@@ -4,10 +4,10 @@
  * packing, decoder), the KV cache and the sampler. The public entry points are lg_model_* and
  * lg_session_* in include/llavaguard.h; tests include this header to reach the pieces.
  *
- * The layer is shaped to hold several architectures: a vision-tower kind (SigLIP, CLIP), a
- * decoder kind (Qwen2, Llama) and a packing kind (one crop, anyres, anyres_max). Today the config
- * reader accepts "llava_onevision" (SigLIP + Qwen2 + anyres_max); the other kinds have their
- * forward code but no config path yet.
+ * The layer holds several architectures as combinations of shared blocks: a vision-tower kind
+ * (SigLIP, CLIP), a decoder kind (Qwen2, Llama) and a packing kind (one crop, anyres,
+ * anyres_max), chosen per model_type by config.c's families[] table: "llava_onevision" (SigLIP +
+ * Qwen2 + anyres_max), "llava" (CLIP + Llama, one crop), "llava_next" (CLIP + Llama + anyres).
  */
 #ifndef LG_MODEL_H
 #define LG_MODEL_H
@@ -103,7 +103,8 @@ typedef struct dec_config {
     bool qkv_bias; /* Qwen2: q/k/v projections have biases */
     bool o_bias;
     bool tied;         /* LM head = token embedding */
-    int64_t n_ctx_max; /* max_position_embeddings */
+    int64_t n_ctx_max; /* the context limit: max_position_embeddings (at least dec_table's
+                          min_ctx) */
 } dec_config;
 
 #define MDL_MAX_PINPOINTS 128
