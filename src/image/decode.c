@@ -201,7 +201,7 @@ static fmt_id sniff(const uint8_t *d, size_t n) {
     if (has(d, n, 0, "\x89PNG\r\n\x1a\n", 8)) return FMT_PNG;
     if (has(d, n, 0, "RIFF", 4) && has(d, n, 8, "WEBP", 4)) return FMT_WEBP;
     if (has(d, n, 0, "GIF87a", 6) || has(d, n, 0, "GIF89a", 6)) return FMT_GIF;
-    if (has(d, n, 0, "BM", 2) && n >= 26) return FMT_BMP;
+    if (has(d, n, 0, "BM", 2)) return FMT_BMP;
     return FMT_NONE;
 }
 
