@@ -136,6 +136,21 @@ typedef struct srv_job {
     lg_result *result; /* from on_done */
 } srv_job;
 
+/* A streamed chat reply (stream: true): server-sent events appended as the engine decides the
+ * answer (lg_request.on_text, on an engine thread) and sent by a content reader that suspends
+ * the connection while nothing new has come. Guarded by the request's mu. */
+typedef struct srv_stream {
+    bool on;       /* the request asked for a stream */
+    bool got_text; /* some of the answer has come: the 200 reply can start */
+    bool ended;    /* the last event ([DONE]) is in buf */
+    char *buf;     /* the events not yet freed; sent: how much of it went out */
+    size_t len, sent;
+    char held[4]; /* the bytes of an unfinished UTF-8 sequence, sent with the next piece */
+    size_t n_held;
+    char id[48];
+    long long created;
+} srv_stream;
+
 /* What an endpoint returns: status, JSON body (or raw body), extra headers. */
 typedef struct srv_reply {
     int status;
@@ -183,6 +198,7 @@ typedef struct srv_req {
     size_t n_policies;
     lg_assess_params ap;
     srv_reply reply;
+    srv_stream stream;
     struct srv_req *next_pending;
     bool in_pending;
 } srv_req;
@@ -258,6 +274,11 @@ void srv_api_dispatch(srv_req *r, srv_reply *out); /* routes by method + url */
 json_t *srv_verdict_json(const srv_req *r, const lg_result *res, size_t i, const lg_policy *pol);
 const lg_policy *srv_req_policy(const srv_req *r, size_t i);
 void srv_audit_result(srv_req *r, const lg_result *res);
+/* Streams (serve_api.c; the request's mu held): one content event of the answer (text == NULL:
+ * the opening role event), and the closing events once the job is done (a finish event, or an
+ * error event when the job failed, then [DONE]). */
+void srv_stream_text(srv_req *r, const char *text, size_t len);
+void srv_stream_end(srv_req *r);
 
 /* The web page (generated at build time from src/app/web/index.html). */
 extern const unsigned char srv_page_html[];

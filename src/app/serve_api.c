@@ -690,44 +690,85 @@ static void sse_chunk(char **buf, size_t *len, const char *id, time_t created, c
     free(s);
 }
 
+/* Appends bytes to the stream's events (the request's mu held); false when out of memory. */
+static bool stream_append(srv_stream *st, const char *s, size_t n) {
+    char *b = realloc(st->buf, st->len + n + 1);
+    if (!b) return false;
+    memcpy(b + st->len, s, n);
+    b[st->len + n] = '\0';
+    st->buf = b;
+    st->len += n;
+    return true;
+}
+
+void srv_stream_text(srv_req *r, const char *text, size_t len) {
+    srv_stream *st = &r->stream;
+    json_t *delta =
+        text ? json_stringn(text, len) : json_pack("{s:s,s:s}", "role", "assistant", "content", "");
+    if (text && delta) {
+        json_t *d = json_object();
+        json_object_set_new(d, "content", delta);
+        delta = d;
+    }
+    if (!delta) return; /* not UTF-8 (the caller holds back unfinished sequences) */
+    char *buf = NULL;
+    size_t n = 0;
+    sse_chunk(&buf, &n, st->id, (time_t)st->created, r->srv->model_id, delta, NULL);
+    if (buf) stream_append(st, buf, n);
+    free(buf);
+}
+
+void srv_stream_end(srv_req *r) {
+    srv_stream *st = &r->stream;
+    const lg_result *res = r->n_jobs ? r->jobs[0].result : NULL;
+    char *buf = NULL;
+    size_t n = 0;
+    if (res && res->status == LG_OK && !r->timed_out) {
+        srv_audit_result(r, res);
+        sse_chunk(&buf, &n, st->id, (time_t)st->created, r->srv->model_id, json_object(), "stop");
+    } else {
+        /* the 200 is already sent: the failure goes as an error event, as OpenAI's stream does */
+        srv_reply e = {0};
+        jobs_ok(r, &e);
+        char *s = e.json ? json_dumps(e.json, JSON_COMPACT) : NULL;
+        json_decref(e.json);
+        if (s) {
+            size_t k = strlen(s);
+            buf = malloc(k + 9);
+            if (buf) n = (size_t)sprintf(buf, "data: %s\n\n", s);
+            free(s);
+        }
+    }
+    if (buf) stream_append(st, buf, n);
+    free(buf);
+    stream_append(st, "data: [DONE]\n\n", 14);
+    st->ended = true;
+}
+
 static void finish_chat(srv_req *r, srv_reply *out) {
     if (!jobs_ok(r, out)) return;
     lg_result *res = r->jobs[0].result;
-    srv_audit_result(r, res);
     const lg_verdict *v = res->verdicts[0];
+    const char *answer = v->answer ? v->answer : "";
+    if (r->stream.on) {
+        /* streams normally start with the first piece of the answer (serve_http.c); this is the
+         * path of a verdict that came without pieces: the whole answer as one event */
+        pthread_mutex_lock(&r->mu);
+        srv_stream_text(r, answer, strlen(answer));
+        srv_stream_end(r);
+        out->raw = r->stream.buf;
+        out->raw_len = r->stream.len;
+        r->stream.buf = NULL;
+        r->stream.len = r->stream.sent = 0;
+        pthread_mutex_unlock(&r->mu);
+        out->content_type = "text/event-stream";
+        out->status = out->raw ? 200 : 500;
+        return;
+    }
+    srv_audit_result(r, res);
     char id[48];
     snprintf(id, sizeof id, "chatcmpl-%s", r->id);
     time_t created = time(NULL);
-    const char *answer = v->answer ? v->answer : "";
-    if (json_is_true(json_object_get(r->ctx, "stream"))) {
-        /* the verdict is complete when the engine reports it; it is sent as a stream of
-         * chunks of the answer so that streaming clients work unchanged */
-        char *buf = NULL;
-        size_t len = 0;
-        sse_chunk(&buf, &len, id, created, r->srv->model_id,
-                  json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
-        size_t n = strlen(answer);
-        for (size_t p = 0; p < n;) {
-            size_t q = p + 16 < n ? p + 16 : n;
-            while (q < n && ((unsigned char)answer[q] & 0xC0) == 0x80) q++; /* whole UTF-8 */
-            sse_chunk(&buf, &len, id, created, r->srv->model_id,
-                      json_pack("{s:s%}", "content", answer + p, q - p), NULL);
-            p = q;
-        }
-        sse_chunk(&buf, &len, id, created, r->srv->model_id, json_object(), "stop");
-        char *b = buf ? realloc(buf, len + 15) : NULL;
-        if (!b) {
-            free(buf);
-            srv_error(out, 500, "server_error", "out of memory");
-            return;
-        }
-        memcpy(b + len, "data: [DONE]\n\n", 15);
-        out->raw = b;
-        out->raw_len = len + 14;
-        out->content_type = "text/event-stream";
-        out->status = 200;
-        return;
-    }
     srv_decision d;
     srv_decide(r->rules, srv_req_policy(r, 0), v, &d);
     out->json =
@@ -819,6 +860,12 @@ static void post_chat(srv_req *r, srv_reply *out) {
     if (!parse_params(body, &r->ap, out, true)) goto done;
     json_t *stream = json_object_get(body, "stream");
     r->ctx = json_pack("{s:b}", "stream", json_is_true(stream));
+    if (json_is_true(stream)) {
+        r->stream.on = true;
+        snprintf(r->stream.id, sizeof r->stream.id, "chatcmpl-%s", r->id);
+        r->stream.created = (long long)time(NULL);
+        srv_stream_text(r, NULL, 0); /* the role event opens every stream */
+    }
     if (srv_req_submit(r, out)) r->finish = finish_chat;
 done:
     json_decref(body);

@@ -80,6 +80,7 @@ static void req_free(srv_req *r) {
     for (size_t i = 0; i < r->n_policies; i++) lg_policy_free(r->policies[i]);
     free(r->policies);
     json_decref(r->ctx);
+    free(r->stream.buf);
     reply_clear(&r->reply);
     free(r->body);
     if (r->cfg) srv_config_unref(r->srv, r->cfg);
@@ -125,6 +126,44 @@ static void on_done(void *user, lg_result *res) {
     req_unref(r);
 }
 
+/* Bytes of text that form whole UTF-8 sequences: an unfinished sequence at the end is left
+ * for the next piece (jansson refuses strings that are not UTF-8). */
+static size_t utf8_whole(const char *text, size_t n) {
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)text[i - 1] & 0xC0) == 0x80) i--, back++;
+    if (i == 0) return n;
+    unsigned char lead = (unsigned char)text[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return need > back + 1 ? i - 1 : n;
+}
+
+/* lg_request.on_text of a streamed request (an engine thread): appends the piece as an event
+ * and wakes the connection when its reader was waiting for it. */
+static void on_stream_text(void *user, size_t policy, const char *text, size_t len) {
+    (void)policy;
+    srv_job *j = user;
+    srv_req *r = j->req;
+    pthread_mutex_lock(&r->mu);
+    srv_stream *st = &r->stream;
+    char piece[256];
+    while (len > 0) {
+        size_t take = len < sizeof piece - st->n_held ? len : sizeof piece - st->n_held;
+        memcpy(piece, st->held, st->n_held);
+        memcpy(piece + st->n_held, text, take);
+        size_t n = st->n_held + take, whole = utf8_whole(piece, n);
+        st->n_held = n - whole;
+        memcpy(st->held, piece + whole, st->n_held);
+        if (whole) srv_stream_text(r, piece, whole);
+        text += take;
+        len -= take;
+    }
+    st->got_text = true;
+    bool resume = r->suspended;
+    r->suspended = false;
+    pthread_mutex_unlock(&r->mu);
+    if (resume) MHD_resume_connection(r->conn);
+}
+
 const lg_policy *srv_req_policy(const srv_req *r, size_t i) {
     if (r->n_policies) return r->policies[i];
     return r->rules->policy;
@@ -163,6 +202,7 @@ bool srv_req_submit(srv_req *r, srv_reply *out) {
                         .n_policies = n_pols,
                         .params = &r->ap,
                         .on_done = on_done,
+                        .on_text = r->stream.on ? on_stream_text : NULL,
                         .user = j};
         lg_error e = {0};
         lg_ticket t = 0;
@@ -428,7 +468,71 @@ static bool early_reject(srv_req *r, struct MHD_Connection *c, srv_reply *out) {
     return false;
 }
 
+/* The content reader of a streamed reply: the events not yet sent; when there are none, the
+ * closing events once the job is done, else the connection is suspended until on_stream_text
+ * or on_done wakes it (returning 0 after suspending is libmicrohttpd's "no data yet"). */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *dst, size_t max) {
+    (void)pos;
+    srv_req *r = cls;
+    pthread_mutex_lock(&r->mu);
+    srv_stream *st = &r->stream;
+    if (st->sent == st->len && r->outstanding == 0 && !st->ended) srv_stream_end(r);
+    ssize_t n;
+    if (st->sent < st->len) {
+        size_t k = st->len - st->sent < max ? st->len - st->sent : max;
+        memcpy(dst, st->buf + st->sent, k);
+        st->sent += k;
+        n = (ssize_t)k;
+    } else if (st->ended) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+static void stream_reader_free(void *cls) {
+    req_unref(cls);
+}
+
+/* Queues the 200 text/event-stream reply of a stream whose first piece has come. */
+static enum MHD_Result start_stream(srv_req *r, struct MHD_Connection *c) {
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, r, stream_reader_free);
+    if (!resp) return MHD_NO;
+    pthread_mutex_lock(&r->mu);
+    r->refs++; /* the reader's, dropped by stream_reader_free */
+    pthread_mutex_unlock(&r->mu);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    srv_reply rep = {.status = 200};
+    log_request(r, &rep, srv_now() - r->t0); /* latency: to the first piece */
+    return ok;
+}
+
 static enum MHD_Result finish_or_suspend(srv_req *r, struct MHD_Connection *c) {
+    if (r->n_jobs > 0 && r->finish && r->stream.on) {
+        /* a stream starts with its first piece; a job that fails before it gets an ordinary
+         * error reply with its own status */
+        pthread_mutex_lock(&r->mu);
+        bool started = r->stream.got_text, wait = !started && r->outstanding > 0;
+        if (wait) {
+            r->suspended = true;
+            MHD_suspend_connection(c);
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (wait) return MHD_YES;
+        if (started) {
+            r->finish = NULL;
+            return start_stream(r, c);
+        }
+    }
     if (r->n_jobs > 0 && r->finish) {
         pthread_mutex_lock(&r->mu);
         bool wait = r->outstanding > 0;

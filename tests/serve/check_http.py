@@ -254,6 +254,20 @@ if ok:
     check(events[-1] == "[DONE]", "stream ends with [DONE]")
     content = "".join(json.loads(e)["choices"][0]["delta"].get("content", "") for e in events[:-1])
     check(json.loads(content)["rating"] in ("Safe", "Unsafe"), "streamed content is the verdict")
+# greedy: the stream is the answer piece by piece as the verdict decoder decides it (rating,
+# category, each rationale token), and the pieces are the non-streamed answer
+greedy = dict(chat, temperature=0, stream=False)
+s, _, c = A.req("POST", "/v1/chat/completions", greedy)
+whole = c["choices"][0]["message"]["content"] if s == 200 else None
+s, h, text = A.req("POST", "/v1/chat/completions", dict(greedy, stream=True), raw=True)
+if check(s == 200 and whole is not None, "greedy stream 200: %s" % s):
+    events = [l[6:] for l in text.decode().split("\n") if l.startswith("data: ")]
+    deltas = [json.loads(e)["choices"][0]["delta"] for e in events[:-1]]
+    pieces = [d["content"] for d in deltas if d.get("content")]
+    check(deltas[0].get("role") == "assistant", "stream opens with the role event")
+    check("".join(pieces) == whole, "streamed pieces == the answer: %r" % pieces[:4])
+    check(len(pieces) >= 4, "one event per decided piece: %d" % len(pieces))
+    check(json.loads(events[-2])["choices"][0]["finish_reason"] == "stop", "finish event")
 chat["stream"] = False
 chat["messages"][0]["content"][1]["text"] = "Please be nice."
 s, _, j = A.req("POST", "/v1/chat/completions", chat)
