@@ -142,7 +142,7 @@ static void test_decode_allocates_nothing(void **state) {
  * session 0's prompt scored in one more pass (as the category options are). */
 static void batch_step(mdl_pass *p, kern_ctx *kc, lg_model *m, lg_session **s, int n, int id) {
     mdl_seg segs[8];
-    int32_t ids[8], opt[3][3];
+    int32_t ids[8], opt[3][4]; /* continuation k has 2 + k tokens */
     for (int i = 0; i < n; i++) {
         ids[i] = id + i;
         segs[i] = (mdl_seg){.s = s[i], .pos = -1, .ids = &ids[i], .n = 1};
@@ -151,7 +151,7 @@ static void batch_step(mdl_pass *p, kern_ctx *kc, lg_model *m, lg_session **s, i
     for (int i = 0; i < n; i++) assert_int_equal(segs[i].status, LG_OK);
     int64_t at = lg_session_n_past(s[0]);
     for (int k = 0; k < 3; k++) {
-        for (int j = 0; j < 3; j++) opt[k][j] = id + 10 * k + j;
+        for (int j = 0; j < 4; j++) opt[k][j] = id + 10 * k + j;
         segs[k] = (mdl_seg){.s = s[0], .pos = at, .ids = opt[k], .n = 2 + k, .all_logits = true};
     }
     assert_int_equal(mdl_pass_run(p, kc, m, segs, 3), LG_OK);
