@@ -161,6 +161,10 @@ typedef struct lg_pixels {
     int tokens_per_crop;        /* e.g. 729 (SigLIP "full") or 576 (CLIP "default") */
     int unpad_rows, unpad_cols; /* tile feature map after unpadding */
     int feat_rows, feat_cols;   /* after the anyres_max_N shrink (= unpadded if none) */
+    /* Qwen2-VL: n_crops = the temporal frames (2), height x width = the smart_resize size,
+     * grid_h x grid_w = the patch grid, `values` / `crops_u8` in the processor's flattened patch
+     * order (grid_h*grid_w rows of channels x frames x patch x patch), image_tokens = the merged
+     * patches. */
 } lg_pixels;
 
 LG_API lg_preprocessor_options lg_preprocessor_options_default(void);
@@ -174,7 +178,7 @@ LG_API lg_status lg_preprocessor_open_with(const char *model_dir,
                                            const lg_preprocessor_options *opts,
                                            lg_preprocessor **out, lg_error *err);
 LG_API void lg_preprocessor_free(lg_preprocessor *pp);
-/* "llava-onevision", "llava-next" or "llava". */
+/* "llava-onevision", "llava-next", "llava" or "qwen2-vl". */
 LG_API const char *lg_preprocessor_kind(const lg_preprocessor *pp);
 
 /* The number of image tokens an image of this size needs, without preprocessing it. */

@@ -8,10 +8,16 @@
  *   shortest-edge resized and centre-cropped (NeXT); CLIP: shortest-edge resize + centre crop,
  *   optionally after LLaVA's expand2square. Rescale + normalize go through a 256-entry float32
  *   table per channel, bit-identical to numpy's float64 rescale then float32 normalize.
+ *   Qwen2-VL (image_processing_qwen2_vl.py, transformers 4.50, slow path): smart_resize to
+ *   multiples of patch * merge within [min_pixels, max_pixels], one bicubic resize, the frame
+ *   repeated to temporal_patch_size, patches flattened in merge-block order (t, h/m, w/m, m, m)
+ *   with each row (channel, frame, y, x).
  * All settings come from preprocessor_config.json and config.json (preprocess_config.c).
  */
 #include "image/preprocess.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- the per-crop final stage ---- */
@@ -197,12 +203,84 @@ static lg_status run_clip(const pp_t *pp, const lg_image *img, lg_pixels *px) {
     return st;
 }
 
+/* ---- Qwen2-VL ---- */
+
+bool pp_smart_resize(const pp_t *pp, int height, int width, int *out_h, int *out_w, char *why,
+                     size_t why_cap) {
+    int f = pp->patch * pp->merge;
+    if (height < f || width < f) {
+        snprintf(why, why_cap, "height:%d or width:%d must be larger than factor:%d", height, width,
+                 f);
+        return false;
+    }
+    int lo = height < width ? height : width, hi = height < width ? width : height;
+    if ((double)hi / lo > 200) {
+        snprintf(why, why_cap, "absolute aspect ratio must be smaller than 200, got %g",
+                 (double)hi / lo);
+        return false;
+    }
+    /* Python's round() is round-half-even, as nearbyint in the default rounding mode. */
+    double h = nearbyint((double)height / f) * f, w = nearbyint((double)width / f) * f;
+    double area = (double)height * width;
+    if (h * w > (double)pp->max_pixels) {
+        double beta = sqrt(area / (double)pp->max_pixels);
+        h = floor(height / beta / f) * f;
+        w = floor(width / beta / f) * f;
+    } else if (h * w < (double)pp->min_pixels) {
+        double beta = sqrt((double)pp->min_pixels / area);
+        h = ceil(height * beta / f) * f;
+        w = ceil(width * beta / f) * f;
+    }
+    *out_h = (int)h;
+    *out_w = (int)w;
+    return true;
+}
+
+/* Flattens the resized RGB image (h x w) into rows of (channel, frame, y, x), rows in
+ * merge-block order; every frame is the same image (temporal patch duplication). */
+static void qwen_patches(const pp_t *pp, const uint8_t *rgb, int h, int w, lg_pixels *px) {
+    int p = pp->patch, m = pp->merge, t = pp->temporal, gh = h / p, gw = w / p;
+    size_t k = 0;
+    for (int bh = 0; bh < gh / m; bh++)
+        for (int bw = 0; bw < gw / m; bw++)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++) {
+                    int y0 = (bh * m + i) * p, x0 = (bw * m + j) * p;
+                    for (int c = 0; c < 3; c++)
+                        for (int f = 0; f < t; f++)
+                            for (int ky = 0; ky < p; ky++)
+                                for (int kx = 0; kx < p; kx++, k++) {
+                                    uint8_t v = rgb[((size_t)(y0 + ky) * w + x0 + kx) * 3 + c];
+                                    px->crops_u8[k] = v;
+                                    px->values[k] = pp->lut[c][v];
+                                }
+                }
+}
+
+static lg_status run_qwen(const pp_t *pp, const lg_image *img, lg_pixels *px) {
+    int h = px->resized_height, w = px->resized_width;
+    uint8_t *r = NULL;
+    lg_status st = LG_OK;
+    if (h != img->height || w != img->width) {
+        st = resized(pp, img->rgb, img->height, img->width, h, w, &r);
+        if (st != LG_OK) return st;
+    }
+    st = alloc_crops(px, pp->temporal);
+    if (st == LG_OK) qwen_patches(pp, r ? r : img->rgb, h, w, px);
+    lg_free(r);
+    return st;
+}
+
 /* ---- public entry points ---- */
 
 LG_API lg_status lg_preprocessor_image_tokens(const lg_preprocessor *pp, int height, int width,
                                               int64_t *out, lg_error *err) {
     if (!pp || !out || height < 1 || width < 1)
         return lg_err_set(err, LG_E_ARG, "image tokens: invalid argument");
+    char why[128];
+    int rh, rw;
+    if (pp->kind == PP_QWEN2VL && !pp_smart_resize(pp, height, width, &rh, &rw, why, sizeof why))
+        return lg_err_set(err, LG_E_UNSUPPORTED, "a %dx%d image: %s", width, height, why);
     lg_pixels px;
     memset(&px, 0, sizeof px);
     pp_token_layout(pp, height, width, &px);
@@ -214,6 +292,19 @@ void pp_token_layout(const pp_t *pp, int height, int width, lg_pixels *px) {
     px->tokens_per_crop = pp->tokens_per_crop;
     px->image_tokens = pp->tokens_per_crop;
     if (pp->kind == PP_CLIP) return;
+    if (pp->kind == PP_QWEN2VL) {
+        char why[128];
+        int h = 0, w = 0;
+        px->image_tokens = 0;
+        if (!pp_smart_resize(pp, height, width, &h, &w, why, sizeof why)) return;
+        px->resized_height = px->height = h;
+        px->resized_width = px->width = w;
+        px->grid_h = h / pp->patch;
+        px->grid_w = w / pp->patch;
+        px->tokens_per_crop = px->image_tokens =
+            (int64_t)(px->grid_h / pp->merge) * (px->grid_w / pp->merge);
+        return;
+    }
     img_select_best_resolution(height, width, pp->pins, pp->n_pins, &px->best_height,
                                &px->best_width);
     /* The processors count tiles as best // crop size (the pinpoints are multiples of it). */
@@ -237,8 +328,19 @@ LG_API lg_status lg_preprocess(const lg_preprocessor *pp, const lg_image *img, l
     px->width = pp->crop_w;
     px->orig_height = img->height;
     px->orig_width = img->width;
+    char why[128];
+    int rh, rw;
+    if (pp->kind == PP_QWEN2VL &&
+        !pp_smart_resize(pp, img->height, img->width, &rh, &rw, why, sizeof why)) {
+        lg_pixels_free(px);
+        return lg_err_set(err, LG_E_UNSUPPORTED,
+                          "preprocess: the Qwen2-VL processor refuses a %dx%d image (%s)",
+                          img->width, img->height, why);
+    }
     pp_token_layout(pp, img->height, img->width, px);
-    lg_status st = pp->kind == PP_CLIP ? run_clip(pp, img, px) : run_anyres(pp, img, px);
+    lg_status st = pp->kind == PP_CLIP       ? run_clip(pp, img, px)
+                   : pp->kind == PP_QWEN2VL ? run_qwen(pp, img, px)
+                                            : run_anyres(pp, img, px);
     if (st != LG_OK) {
         lg_pixels_free(px);
         return lg_err_set(err, st, "preprocess: %s for a %dx%d image",

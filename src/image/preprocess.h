@@ -7,7 +7,7 @@
 
 #include "image/image.h"
 
-typedef enum pp_kind { PP_ONEVISION, PP_NEXT, PP_CLIP } pp_kind;
+typedef enum pp_kind { PP_ONEVISION, PP_NEXT, PP_CLIP, PP_QWEN2VL } pp_kind;
 
 typedef struct lg_preprocessor {
     pp_kind kind;
@@ -29,6 +29,10 @@ typedef struct lg_preprocessor {
     /* CLIP "pad" variant */
     bool square_pad;
     uint8_t pad_rgb[3];
+    /* Qwen2VLImageProcessor: smart_resize within [min_pixels, max_pixels] to multiples of
+     * patch * merge, patches of temporal x patch x patch flattened */
+    int64_t min_pixels, max_pixels;
+    int patch, merge, temporal;
     /* rescale + normalize, per channel */
     float lut[3][256];
 } pp_t;
@@ -36,5 +40,10 @@ typedef struct lg_preprocessor {
 /* Fills the token fields of px (tokens_per_crop, best pinpoint, unpadded / packed map sizes,
  * image_tokens) for an image of height x width. */
 void pp_token_layout(const pp_t *pp, int height, int width, lg_pixels *px);
+
+/* Qwen2-VL's smart_resize: false (with the reason in `why`) where the reference refuses the
+ * size (a side shorter than patch * merge, or an aspect ratio above 200). */
+bool pp_smart_resize(const pp_t *pp, int height, int width, int *out_h, int *out_w, char *why,
+                     size_t why_cap);
 
 #endif

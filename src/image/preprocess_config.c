@@ -167,6 +167,7 @@ static lg_status processor_kind(cfg_ctx *c, json_t *pre, const char *model_type,
             : strcmp(model_type, "llava_onevision") == 0 ? "LlavaOnevisionImageProcessor"
             : strcmp(model_type, "llava_next") == 0      ? "LlavaNextImageProcessor"
             : strcmp(model_type, "llava") == 0           ? "CLIPImageProcessor"
+            : strcmp(model_type, "qwen2_5_vl") == 0      ? "Qwen2VLImageProcessor"
                                                          : "";
     const char *want;
     if (strcmp(t, "LlavaOnevisionImageProcessor") == 0)
@@ -175,11 +176,13 @@ static lg_status processor_kind(cfg_ctx *c, json_t *pre, const char *model_type,
         pp->kind = PP_NEXT, want = "llava_next";
     else if (strcmp(t, "CLIPImageProcessor") == 0)
         pp->kind = PP_CLIP, want = "llava";
+    else if (strcmp(t, "Qwen2VLImageProcessor") == 0)
+        pp->kind = PP_QWEN2VL, want = "qwen2_5_vl";
     else
         return lg_err_set(c->err, LG_E_UNSUPPORTED,
                           "%s: image_processor_type \"%s\" is not supported (supported: "
                           "LlavaOnevisionImageProcessor, LlavaNextImageProcessor, "
-                          "CLIPImageProcessor)",
+                          "CLIPImageProcessor, Qwen2VLImageProcessor)",
                           c->path, t);
     if (model_type && strcmp(model_type, want) != 0)
         return lg_err_set(c->err, LG_E_UNSUPPORTED,
@@ -234,6 +237,51 @@ static lg_status read_geometry(cfg_ctx *c, json_t *pre, pp_t *pp) {
     st = get_filter(c, pre, pp);
     if (st == LG_OK) st = make_lut(c, pre, pp);
     return st;
+}
+
+/* Qwen2VLImageProcessor: pixel bounds (min_pixels / max_pixels, or size's shortest_edge /
+ * longest_edge as later versions write them), patch, merge and temporal sizes. */
+static lg_status read_qwen(cfg_ctx *c, json_t *pre, pp_t *pp) {
+    int lo = -1, hi = -1, p = -1, m = -1, t = -1;
+    json_t *size = json_object_get(pre, "size");
+    lg_status st = get_int(c, pre, "min_pixels", &lo);
+    if (st == LG_OK) st = get_int(c, pre, "max_pixels", &hi);
+    if (st == LG_OK && lo < 0 && json_is_object(size)) st = get_int(c, size, "shortest_edge", &lo);
+    if (st == LG_OK && hi < 0 && json_is_object(size)) st = get_int(c, size, "longest_edge", &hi);
+    if (st == LG_OK) st = get_int(c, pre, "patch_size", &p);
+    if (st == LG_OK) st = get_int(c, pre, "merge_size", &m);
+    if (st == LG_OK) st = get_int(c, pre, "temporal_patch_size", &t);
+    if (st != LG_OK) return st;
+    /* Qwen2VLImageProcessor's defaults (transformers 4.50). */
+    pp->min_pixels = lo > 0 ? lo : 56 * 56;
+    pp->max_pixels = hi > 0 ? hi : 28 * 28 * 1280;
+    pp->patch = p > 0 ? p : 14;
+    pp->merge = m > 0 ? m : 2;
+    pp->temporal = t > 0 ? t : 2;
+    if (pp->min_pixels > pp->max_pixels || pp->patch > 1024 || pp->merge > 16 || pp->temporal > 16)
+        return bad(c, LG_E_FORMAT, "inconsistent min_pixels / max_pixels / patch sizes");
+    bool b = true;
+    st = get_bool(c, pre, "do_resize", true, &b);
+    if (st == LG_OK && !b)
+        st = bad(c, LG_E_UNSUPPORTED, "\"%s\": false is not supported", "do_resize");
+    if (st == LG_OK) st = get_filter(c, pre, pp);
+    if (st == LG_OK) st = make_lut(c, pre, pp);
+    return st;
+}
+
+/* config.json of Qwen2.5-VL: the vision tower must cut the patches the processor makes. */
+static lg_status check_qwen_model(cfg_ctx *c, json_t *cfg, pp_t *pp) {
+    json_t *vc = json_object_get(cfg, "vision_config");
+    if (!json_is_object(vc)) return bad(c, LG_E_FORMAT, "\"%s\" is missing", "vision_config");
+    int p = -1, m = -1, t = -1;
+    lg_status st = get_int(c, vc, "patch_size", &p);
+    if (st == LG_OK) st = get_int(c, vc, "spatial_merge_size", &m);
+    if (st == LG_OK) st = get_int(c, vc, "temporal_patch_size", &t);
+    if (st != LG_OK) return st;
+    if ((p > 0 && p != pp->patch) || (m > 0 && m != pp->merge) || (t > 0 && t != pp->temporal))
+        return bad(c, LG_E_UNSUPPORTED,
+                   "vision_config's patch / merge / temporal sizes differ from the processor's");
+    return LG_OK;
 }
 
 /* config.json: vision tower geometry, feature strategy, anyres_max_N, square padding. */
@@ -343,6 +391,14 @@ static lg_status configure(const char *dir, const lg_preprocessor_options *o, pp
     char *cfg_path = lg_path_join(dir, "config.json");
     cfg_ctx cp = {pre_path ? pre_path : dir, err}, cc = {cfg_path ? cfg_path : dir, err};
     if (st == LG_OK) st = processor_kind(&cp, pre, get_str(cfg, "model_type"), pp);
+    if (st == LG_OK && pp->kind == PP_QWEN2VL) {
+        st = read_qwen(&cp, pre, pp);
+        if (st == LG_OK) st = check_qwen_model(&cc, cfg, pp);
+        if (st == LG_OK && o->square_pad > 0)
+            st = lg_err_set(err, LG_E_ARG,
+                            "%s: square padding applies to LLaVA-1.5 models only", cc.path);
+        goto done;
+    }
     if (st == LG_OK) st = read_geometry(&cp, pre, pp);
     if (st == LG_OK && pp->kind != PP_CLIP) {
         bool in_pre = json_object_get(pre, "image_grid_pinpoints") != NULL;
@@ -352,6 +408,7 @@ static lg_status configure(const char *dir, const lg_preprocessor_options *o, pp
     }
     if (st == LG_OK) st = read_model(&cc, cfg, pre, o, pp);
     if (st == LG_OK) st = check_processor_config(dir, pp, err);
+done:
     json_decref(pre);
     json_decref(cfg);
     lg_free(pre_path);
@@ -393,5 +450,6 @@ LG_API void lg_preprocessor_free(lg_preprocessor *pp) {
 LG_API const char *lg_preprocessor_kind(const lg_preprocessor *pp) {
     return pp->kind == PP_ONEVISION ? "llava-onevision"
            : pp->kind == PP_NEXT    ? "llava-next"
+           : pp->kind == PP_QWEN2VL ? "qwen2-vl"
                                     : "llava";
 }
