@@ -35,16 +35,18 @@ run() { # label mode command... -> prints the JSON line, sets $ips
   shift 2
   local t0 t1
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || {
+  /usr/bin/time -f "%M %U %S" -o "$tmp/rss" "$@" >/dev/null 2>"$tmp/err" || {
     local rc=$?
     # annotate exits 4 when some inputs are error rows: still a finished run
     [ "$rc" -eq 4 ] || { echo "bench_annotate: $label failed ($rc): $(tail -c 400 "$tmp/err")" >&2; exit 1; }
   }
   t1=$(date +%s.%N)
   ips=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", n / (b - a)}')
-  printf '{"run":"%s","rationale":"%s","wall_s":%.2f,"images_per_s":%s,"peak_rss_mib":%d}\n' \
-    "$label" "$mode" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$ips" \
-    $(($(tail -1 "$tmp/rss") / 1024))
+  read -r rss ut st < <(tail -1 "$tmp/rss")
+  # cpu_s (user + system) tells work from waiting on a machine shared with other jobs
+  printf '{"run":"%s","rationale":"%s","wall_s":%.2f,"cpu_s":%.2f,"images_per_s":%s,"peak_rss_mib":%d}\n' \
+    "$label" "$mode" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
+    "$(awk -v u="$ut" -v s="$st" 'BEGIN {print u + s}')" "$ips" $((rss / 1024))
 }
 
 for mode in ${LG_MODES:-always never}; do
