@@ -5,8 +5,9 @@
 # crop for LLaVA-1.5), `generate --input-ids ... --dump-logits --dump-image-features` on the
 # reference ids with --exact and with the default fast kernels (logits 1e-3, image features
 # 1e-4 x max, greedy ids up to the first step whose top1-top2 gap is below 1e-2 — the two paths
-# give the same tokens there), `assess` (a valid verdict per family, the v1.0 policy for
-# LLaVA-1.5), and the usage errors of --image-aspect.
+# give the same tokens there), the same for Qwen2.5-VL (both prompt orders; its pixel tensor of
+# p05 byte for byte), `assess` (a valid verdict per family, the v1.0 policy for LLaVA-1.5, the
+# policy-then-image prompt for QwenGuard), and the usage errors of --image-aspect.
 #   $1 = llavaguard binary, $2 = fixtures dir.
 set -u
 BIN=$1
@@ -102,6 +103,47 @@ for mode in exact fast; do
 done
 gen llava-1.6-tiny p03_rgb_tall_300x900 p03_rgb_tall_300x900.png crop fast
 
+# 2b. Qwen2.5-VL: the pixel tensor of p05 (stored) bit for bit; generate on the reference ids of
+# both prompt orders (logits, vision embeddings as the decoder receives them, greedy ids).
+"$BIN" preprocess --model "$FIX/qwen2.5-vl-tiny" "$IMG/p05_rgb_tiny_50x37.png" --out "$TMP/q.f32" \
+  > "$TMP/q.json" 2> "$TMP/err" || fail "preprocess qwen2.5-vl p05: exit $? ($(cat "$TMP/err"))"
+cmp -s "$TMP/q.f32" "$FIX/reference/qwen2.5-vl-tiny/p05_rgb_tiny_50x37/pixel_values_f32.bin" ||
+  fail "preprocess qwen2.5-vl p05: pixel_values differ"
+grep -q '"image_tokens":6,' "$TMP/q.json" || fail "preprocess qwen2.5-vl p05: image_tokens"
+qgen() { # $1 image case, $2 image file, $3 order, $4 exact|fast
+  local ref=$FIX/reference/qwen2.5-vl-tiny/$1 args=()
+  $PY -c "import numpy as np,json,sys; json.dump(np.fromfile(sys.argv[1],'<i8').tolist(), open(sys.argv[2],'w'))" \
+    "$ref/$3_input_ids_i64.bin" "$TMP/qids.json"
+  [ "$4" = exact ] && args+=(--exact)
+  "$BIN" generate --model "$FIX/qwen2.5-vl-tiny" --image "$IMG/$2" --input-ids "$TMP/qids.json" \
+    --greedy -n 16 --dump-logits "$TMP/ql.f32" --dump-image-features "$TMP/qf.f32" "${args[@]}" \
+    > "$TMP/qgen.json" 2> "$TMP/err" || { fail "generate qwen $1 $3 $4: exit $? ($(cat "$TMP/err"))"; return; }
+  $PY - "$FIX/reference/qwen2.5-vl-tiny" "$1" "$3" "$TMP" <<'EOF' || fail "generate qwen $1 $3 $4 differs"
+import json, sys
+import numpy as np
+root, img, order, tmp = sys.argv[1:5]
+case = json.load(open(root + "/manifest.json"))["cases"][img + "/" + order]
+got = json.load(open(tmp + "/qgen.json"))
+rl = np.fromfile("%s/%s/%s_last_logits_f32.bin" % (root, img, order), dtype="<f4")
+rf = np.fromfile("%s/%s/vision_embeds_f32.bin" % (root, img), dtype="<f4")
+lg, f = np.fromfile(tmp + "/ql.f32", dtype="<f4"), np.fromfile(tmp + "/qf.f32", dtype="<f4")
+ok = lg.shape == rl.shape and float(np.abs(lg - rl).max()) <= 1e-3
+ok = ok and f.shape == rf.shape and float(np.abs(f - rf).max()) <= 1e-4 * float(np.abs(rf).max())
+g = case["greedy"]
+for i, (w, gap) in enumerate(zip(g["new_token_ids"], g["top1_top2_gap_per_step"])):
+    if gap < 1e-2:
+        break
+    ok = ok and i < len(got["ids"]) and got["ids"][i] == w
+sys.exit(0 if ok else 1)
+EOF
+}
+qgen p02_rgb_640x480 p02_rgb_640x480.jpg text_first exact
+qgen p02_rgb_640x480 p02_rgb_640x480.jpg image_first fast
+qgen p03_rgb_tall_300x900 p03_rgb_tall_300x900.png text_first fast
+"$BIN" preprocess --model "$FIX/qwen2.5-vl-tiny" "$IMG/p05_rgb_tiny_50x37.png" --image-aspect pad \
+  > /dev/null 2>&1
+[ $? -eq 1 ] || fail "--image-aspect pad on Qwen2.5-VL not refused"
+
 # 3. assess: a valid verdict with each family; LLaVA-1.5 gets the v1.0 policy text.
 verdict() { # $1 model, $2 image, extra options after
   local model=$1 img=$2
@@ -120,6 +162,12 @@ verdict llava-1.5-tiny p02_rgb_640x480.jpg
 verdict llava-1.5-tiny p05_rgb_tiny_50x37.png --image-aspect pad --rationale never
 verdict llava-1.6-tiny p02_rgb_640x480.jpg --rationale never
 verdict llava-1.6-tiny p01_rgb_384x384.png --rationale never
+verdict qwen2.5-vl-tiny p02_rgb_640x480.jpg
+verdict qwen2.5-vl-tiny p03_rgb_tall_300x900.png --rationale never --batch 1
+# QwenGuard's prompt: the policy first, then the image (the reference's text_first ids)
+"$BIN" assess --model "$FIX/qwen2.5-vl-tiny" --rationale never "$IMG/p02_rgb_640x480.jpg" > "$TMP/v.json"
+got=$($PY -c "import json,sys; print(json.loads(open(sys.argv[1]).read())['prompt_tokens'])" "$TMP/v.json")
+[ "$got" = 1520 ] || fail "assess qwen2.5-vl: prompt_tokens $got, the text_first prompt has 1520"
 "$BIN" assess --model "$FIX/llava-1.5-tiny" --rationale never "$IMG/p02_rgb_640x480.jpg" > "$TMP/v.json"
 want=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['prompt']['num_input_ids'])" \
   "$FIX/reference/llava-1.5-tiny/p02_rgb_640x480/case.json")

@@ -103,9 +103,8 @@ static void drop_type(json_t *c) {
 static void text_mistral(json_t *c) {
     json_object_set_new(json_object_get(c, "text_config"), "model_type", json_string("mistral"));
 }
-static void vision_clip(json_t *c) {
-    json_object_set_new(json_object_get(c, "vision_config"), "model_type",
-                        json_string("clip_vision_model"));
+static void vision_other(json_t *c) { /* CLIP and SigLIP towers are supported, DINOv2 not */
+    json_object_set_new(json_object_get(c, "vision_config"), "model_type", json_string("dinov2"));
 }
 static void bad_heads(json_t *c) {
     json_object_set_new(json_object_get(c, "text_config"), "num_attention_heads", json_integer(7));
@@ -164,7 +163,7 @@ static void test_bad_configs(void **state) {
         {set_type, LG_E_UNSUPPORTED, "model_type \"llava_next_video\""},
         {drop_type, LG_E_FORMAT, "\"model_type\" is missing"},
         {text_mistral, LG_E_UNSUPPORTED, "text_config.model_type \"mistral\""},
-        {vision_clip, LG_E_UNSUPPORTED, "vision_config.model_type"},
+        {vision_other, LG_E_UNSUPPORTED, "vision_config.model_type \"dinov2\""},
         {bad_heads, LG_E_FORMAT, "not a multiple of 7 heads"},
         {bad_kv_heads, LG_E_FORMAT, "key/value heads 3"},
         {bad_layer, LG_E_FORMAT, "vision_feature_layer 5"},

@@ -572,6 +572,7 @@ static lg_status encode(worker *w, const lg_pixels *px, const char *key, float *
     api_engine *e = w->e;
     double t0 = api_now();
     if ((*features = cache_lookup(e, key, n_rows))) {
+        mdl_session_note_image(w->sess, px); /* multimodal RoPE: the image's grid */
         *cached = 1;
         *vision_s = 0;
         return LG_OK;

@@ -281,7 +281,10 @@ lg_status api_build_prompt(lg_guard *g, const char *text, int64_t image_tokens, 
                            size_t *n, lg_error *err) {
     char *prompt = NULL;
     size_t len = 0;
-    lg_status st = lg_chat_render(g->chat_template, text, strlen(text), 1, image_tokens, 1, &prompt,
+    /* image_first 0: the image goes where the family was trained with it — after the policy
+     * for Qwen2-VL's template (QwenGuard, fixtures README section 6), first in every LLaVA one
+     * (their templates ignore the flag). */
+    lg_status st = lg_chat_render(g->chat_template, text, strlen(text), 1, image_tokens, 0, &prompt,
                                   &len, err);
     if (st != LG_OK) return st;
     pthread_mutex_lock(&g->tok_mu);

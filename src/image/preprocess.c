@@ -338,7 +338,7 @@ LG_API lg_status lg_preprocess(const lg_preprocessor *pp, const lg_image *img, l
                           img->width, img->height, why);
     }
     pp_token_layout(pp, img->height, img->width, px);
-    lg_status st = pp->kind == PP_CLIP       ? run_clip(pp, img, px)
+    lg_status st = pp->kind == PP_CLIP      ? run_clip(pp, img, px)
                    : pp->kind == PP_QWEN2VL ? run_qwen(pp, img, px)
                                             : run_anyres(pp, img, px);
     if (st != LG_OK) {

@@ -395,8 +395,8 @@ static lg_status configure(const char *dir, const lg_preprocessor_options *o, pp
         st = read_qwen(&cp, pre, pp);
         if (st == LG_OK) st = check_qwen_model(&cc, cfg, pp);
         if (st == LG_OK && o->square_pad > 0)
-            st = lg_err_set(err, LG_E_ARG,
-                            "%s: square padding applies to LLaVA-1.5 models only", cc.path);
+            st = lg_err_set(err, LG_E_ARG, "%s: square padding applies to LLaVA-1.5 models only",
+                            cc.path);
         goto done;
     }
     if (st == LG_OK) st = read_geometry(&cp, pre, pp);

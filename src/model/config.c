@@ -222,6 +222,9 @@ typedef struct dec_defaults {
 static const dec_defaults dec_table[] = {
     {"qwen2", DEC_QWEN2, 151936, 4096, 22016, 32, 32, 1e-6, 32768, true, 0},
     {"llama", DEC_LLAMA, 32000, 4096, 11008, 32, 32, 1e-6, 2048, false, 8192},
+    /* Qwen2_5_VLConfig (4.50 keeps the text fields at the top level) and its later text_config */
+    {"qwen2_5_vl", DEC_QWEN2, 152064, 8192, 29568, 80, 64, 1e-5, 32768, true, 0},
+    {"qwen2_5_vl_text", DEC_QWEN2, 152064, 8192, 29568, 80, 64, 1e-5, 32768, true, 0},
 };
 
 static void read_text(cfg_reader *r, const json_t *tc, const char *def_type, dec_config *d) {
@@ -263,9 +266,22 @@ static void read_text(cfg_reader *r, const json_t *tc, const char *def_type, dec
         cfg_fail(r, LG_E_UNSUPPORTED, "text_config.use_sliding_window is not supported");
     json_t *rs = json_object_get(tc, "rope_scaling");
     if (rs && !json_is_null(rs)) {
+        /* Qwen2.5-VL writes {"type": "mrope", "mrope_section": [...]}; its config class turns
+         * "mrope" into the default RoPE over three position components. */
         const char *rt = cfg_str(r, rs, "rope_type", cfg_str(r, rs, "type", "default"));
-        if (strcmp(rt, "default") != 0)
+        if (strcmp(rt, "default") != 0 && strcmp(rt, "mrope") != 0)
             cfg_fail(r, LG_E_UNSUPPORTED, "text_config.rope_scaling \"%s\" is not supported", rt);
+        json_t *ms = json_object_get(rs, "mrope_section");
+        if (ms && (!json_is_array(ms) || json_array_size(ms) != 3)) {
+            cfg_fail(r, LG_E_FORMAT, "rope_scaling.mrope_section must be 3 integers");
+        } else if (ms) {
+            for (int i = 0; i < 3; i++) {
+                json_t *x = json_array_get(ms, (size_t)i);
+                d->mrope[i] = json_is_integer(x) ? (int)json_integer_value(x) : -1;
+                if (d->mrope[i] < 0 || d->mrope[i] > CFG_MAX_DIM)
+                    cfg_fail(r, LG_E_FORMAT, "rope_scaling.mrope_section must be 3 integers");
+            }
+        }
     }
     if (r->st != LG_OK) return;
     if (d->n_embd % d->n_head != 0) {
@@ -275,6 +291,12 @@ static void read_text(cfg_reader *r, const json_t *tc, const char *def_type, dec
     }
     d->head_dim = (int)cfg_int(r, tc, "head_dim", d->n_embd / d->n_head, 2, CFG_MAX_DIM);
     if (r->st != LG_OK) return;
+    int msum = d->mrope[0] + d->mrope[1] + d->mrope[2];
+    if (msum != 0 && msum != d->head_dim / 2) {
+        cfg_fail(r, LG_E_FORMAT, "mrope_section sums to %d, not head_dim/2 = %d", msum,
+                 d->head_dim / 2);
+        return;
+    }
     if (d->n_head % d->n_head_kv != 0 || d->head_dim % 2 != 0 || !(d->rope_theta > 0) ||
         !(d->eps > 0)) {
         cfg_fail(r, LG_E_FORMAT,
@@ -420,7 +442,110 @@ static void read_llava_family(cfg_reader *r, const json_t *root, const family *f
                  (int)c->image_token, (long long)c->dec.n_vocab);
 }
 
+/* ---- Qwen2.5-VL ---- */
+
+/* Qwen2_5_VLVisionConfig (transformers 4.50): defaults of the 7B model's tower. */
+static void read_vision_qwen(cfg_reader *r, const json_t *vc, vit_config *v) {
+    v->kind = VIT_QWEN25;
+    v->n_layer = (int)cfg_int(r, vc, "depth", 32, 1, MDL_MAX_VIT_LAYERS);
+    v->n_embd = (int)cfg_int(r, vc, "hidden_size", 3584, 1, CFG_MAX_DIM);
+    v->n_ff = (int)cfg_int(r, vc, "intermediate_size", 3420, 1, CFG_MAX_DIM);
+    v->n_head = (int)cfg_int(r, vc, "num_heads", 16, 1, CFG_MAX_DIM);
+    v->n_channel = (int)cfg_int(r, vc, "in_channels", 3, 1, 16);
+    v->patch_size = (int)cfg_int(r, vc, "patch_size", 14, 1, 1024);
+    v->temporal = (int)cfg_int(r, vc, "temporal_patch_size", 2, 1, 16);
+    v->merge = (int)cfg_int(r, vc, "spatial_merge_size", 2, 1, 16);
+    v->window = (int)cfg_int(r, vc, "window_size", 112, 1, 1 << 16);
+    v->eps = 1e-6f; /* Qwen2RMSNorm(eps=1e-6) in every vision block and the merger */
+    cfg_act(r, "vision_config", cfg_str(r, vc, "hidden_act", "silu"), &v->act);
+    json_t *fa = json_object_get(vc, "fullatt_block_indexes");
+    if (!fa) {
+        for (int i = 7; i < v->n_layer && i < MDL_MAX_VIT_LAYERS; i += 8) v->full_attn[i] = true;
+    } else if (!json_is_array(fa)) {
+        cfg_fail(r, LG_E_FORMAT, "\"fullatt_block_indexes\" must be a list");
+    } else {
+        size_t i;
+        json_t *x;
+        json_array_foreach(fa, i, x) {
+            if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+                json_integer_value(x) >= v->n_layer) {
+                cfg_fail(r, LG_E_FORMAT, "\"fullatt_block_indexes\" holds a non-block");
+                return;
+            }
+            v->full_attn[json_integer_value(x)] = true;
+        }
+    }
+    if (r->st != LG_OK) return;
+    if (v->act != MDL_ACT_SILU)
+        cfg_fail(r, LG_E_UNSUPPORTED, "vision_config.hidden_act must be silu (SwiGLU)");
+    if (v->n_embd % v->n_head != 0 || (v->n_embd / v->n_head) % 4 != 0)
+        cfg_fail(r, LG_E_FORMAT, "vision head size must be a multiple of 4 (2-D rotary)");
+    if (v->window % (v->merge * v->patch_size) != 0)
+        cfg_fail(r, LG_E_UNSUPPORTED, "window_size %d is not a multiple of merge x patch",
+                 v->window);
+    v->head_dim = v->n_embd / v->n_head;
+    v->n_run = v->n_layer;
+    v->n_out_rows = 0; /* per image: qvit_n_rows */
+}
+
+static void read_qwen25_vl(cfg_reader *r, const json_t *root, mdl_config *c) {
+    json_t *vc = json_object_get(root, "vision_config");
+    json_t *tc = json_object_get(root, "text_config");
+    if (!json_is_object(vc)) {
+        cfg_fail(r, LG_E_FORMAT, "a \"vision_config\" object is required");
+        return;
+    }
+    c->pack = PACK_MERGED;
+    read_vision_qwen(r, vc, &c->vit);
+    if (r->st != LG_OK) return;
+    read_text(r, json_is_object(tc) ? tc : root, "qwen2_5_vl", &c->dec);
+    if (r->st != LG_OK) return;
+    if (c->dec.mrope[0] + c->dec.mrope[1] + c->dec.mrope[2] == 0)
+        cfg_fail(r, LG_E_FORMAT, "rope_scaling.mrope_section is required for qwen2_5_vl");
+    int64_t out = cfg_int(r, vc, "out_hidden_size", 3584, 1, CFG_MAX_DIM);
+    if (r->st == LG_OK && out != c->dec.n_embd)
+        cfg_fail(r, LG_E_FORMAT, "vision out_hidden_size %lld differs from hidden_size %d",
+                 (long long)out, c->dec.n_embd);
+    /* The merger's MLP is the projector: Linear -> nn.GELU() (erf) -> Linear, with biases. */
+    c->proj_act = MDL_ACT_GELU_ERF;
+    c->proj_bias = true;
+    c->image_token = (int32_t)cfg_int(r, root, "image_token_id", 151655, 0, INT32_MAX);
+    if (r->st == LG_OK && c->image_token >= c->dec.n_vocab)
+        cfg_fail(r, LG_E_FORMAT, "image token %d is outside the %lld embedding rows",
+                 (int)c->image_token, (long long)c->dec.n_vocab);
+}
+
+/* preprocessor_config.json's smart_resize bounds (Qwen2VLImageProcessor's defaults without). */
+static lg_status read_pixel_bounds(const char *dir, vit_config *v, lg_error *err) {
+    v->min_pixels = 56 * 56;
+    v->max_pixels = 28 * 28 * 1280;
+    char *path = lg_path_join(dir, "preprocessor_config.json");
+    if (!path) return lg_err_set(err, LG_E_NOMEM, "out of memory");
+    json_t *pre = NULL;
+    lg_status s = lg_file_exists(path) ? lg_json_load_file(path, &pre, err) : LG_OK;
+    cfg_reader r = {.file = path, .err = err, .st = s};
+    if (s == LG_OK && json_is_object(pre)) {
+        json_t *size = json_object_get(pre, "size");
+        const json_t *src = json_object_get(pre, "min_pixels") ? pre : size;
+        if (json_is_object(src))
+            v->min_pixels = cfg_int(&r, src, src == pre ? "min_pixels" : "shortest_edge",
+                                    v->min_pixels, 1, (int64_t)1 << 40);
+        src = json_object_get(pre, "max_pixels") ? pre : size;
+        if (json_is_object(src))
+            v->max_pixels = cfg_int(&r, src, src == pre ? "max_pixels" : "longest_edge",
+                                    v->max_pixels, 1, (int64_t)1 << 40);
+    }
+    json_decref(pre);
+    lg_free(path);
+    return r.st;
+}
+
 static void read_family(cfg_reader *r, const json_t *root, const char *type, mdl_config *c) {
+    if (strcmp(type, "qwen2_5_vl") == 0) {
+        snprintf(c->model_type, sizeof c->model_type, "%s", type);
+        read_qwen25_vl(r, root, c);
+        return;
+    }
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (strcmp(type, families[i].model_type) == 0) {
             snprintf(c->model_type, sizeof c->model_type, "%s", type);
@@ -429,7 +554,7 @@ static void read_family(cfg_reader *r, const json_t *root, const char *type, mdl
         }
     cfg_fail(r, LG_E_UNSUPPORTED,
              "model_type \"%.64s\" is not supported (this version runs \"llava_onevision\", "
-             "\"llava\" and \"llava_next\")",
+             "\"llava\", \"llava_next\" and \"qwen2_5_vl\")",
              type);
 }
 
@@ -463,6 +588,7 @@ lg_status mdl_config_load(const char *dir, mdl_config *cfg, lg_error *err) {
     json_decref(root);
     lg_free(path);
     if (r.st != LG_OK) return r.st;
+    if (cfg->pack == PACK_MERGED && (s = read_pixel_bounds(dir, &cfg->vit, err)) != LG_OK) return s;
 
     path = lg_path_join(dir, "generation_config.json");
     if (!path) return lg_err_set(err, LG_E_NOMEM, "out of memory");

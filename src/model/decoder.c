@@ -43,16 +43,21 @@ lg_status dec_embed(lg_session *s, const int32_t *ids, int64_t n, const float *i
 
 // ---- rotary position embedding ----
 
-/* cs[(i*half + j)*2 + {0,1}] = cos, sin of position (pos0 + i) times inv_freq[j]. */
-static void rope_table(const dec_config *c, int64_t pos0, int64_t n, float *cs) {
+/* cs[(i*half + j)*2 + {0,1}] = cos, sin of position (pos0 + i) times inv_freq[j]. With
+ * multimodal RoPE (Qwen2.5-VL's apply_multimodal_rotary_pos_emb) pair j takes its position from
+ * the component of pos3 its mrope_section names: the first mrope[0] pairs the temporal one,
+ * the next mrope[1] the height, the rest the width. */
+static void rope_table(const dec_config *c, int64_t pos0, int64_t n, const int32_t *pos3,
+                       float *cs) {
     int half = c->head_dim / 2;
     float theta = (float)c->rope_theta;
     for (int j = 0; j < half; j++) {
         /* torch: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), all in float32. */
         float expo = (float)(2 * j) / (float)c->head_dim;
         float inv = 1.0f / powf(theta, expo);
+        int comp = j < c->mrope[0] ? 0 : j < c->mrope[0] + c->mrope[1] ? 1 : 2;
         for (int64_t i = 0; i < n; i++) {
-            float ang = (float)(pos0 + i) * inv;
+            float ang = (float)(pos3 ? pos3[i * 3 + comp] : pos0 + i) * inv;
             cs[(i * half + j) * 2] = (float)cos((double)ang);
             cs[(i * half + j) * 2 + 1] = (float)sin((double)ang);
         }
@@ -165,7 +170,8 @@ void dec_forward_segs(kern_ctx *kc, const lg_model *m, float *work, float *x, in
     p.b.up = p.b.gate + t * c->n_ff;
     p.b.cs = p.b.up + t * c->n_ff;
     for (int i = 0; i < n_seg; i++)
-        rope_table(c, segs[i].pos, segs[i].n, p.b.cs + segs[i].row * (c->head_dim / 2) * 2);
+        rope_table(c, segs[i].pos, segs[i].n, segs[i].pos3,
+                   p.b.cs + segs[i].row * (c->head_dim / 2) * 2);
     for (int il = 0; il < c->n_layer; il++) {
         attention_block(&p, il, x, t);
         mlp_block(&p, il, x, t);

@@ -26,6 +26,12 @@ lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int n_head_kv, int 
     return LG_OK;
 }
 
+lg_status kv_enable_mpos(kv_cache *kv, lg_error *err) {
+    LG_ASSERT(kv->cap == 0);
+    kv->mpos = lg_malloc(4 * sizeof *kv->mpos); /* non-NULL marks the cache as multimodal */
+    return kv->mpos ? LG_OK : lg_err_set(err, LG_E_NOMEM, "out of memory");
+}
+
 lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err) {
     int64_t need = kv->n + n_new;
     if (need > kv->max)
@@ -46,6 +52,13 @@ lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err) {
         if (!k || !v)
             return lg_err_set(err, LG_E_NOMEM, "out of memory growing the KV cache to %lld tokens",
                               (long long)cap);
+    }
+    if (kv->mpos) {
+        int32_t *m = lg_realloc(kv->mpos, (size_t)cap * 4 * sizeof *m);
+        if (!m)
+            return lg_err_set(err, LG_E_NOMEM, "out of memory growing the KV cache to %lld tokens",
+                              (long long)cap);
+        kv->mpos = m;
     }
     kv->cap = cap;
     return LG_OK;
@@ -85,5 +98,6 @@ void kv_free(kv_cache *kv) {
     for (int il = 0; il < kv->n_layer && kv->v; il++) lg_free(kv->v[il]);
     lg_free(kv->k);
     lg_free(kv->v);
+    lg_free(kv->mpos);
     memset(kv, 0, sizeof *kv);
 }

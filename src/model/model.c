@@ -68,8 +68,9 @@ static void for_each_matmul_weight(lg_model *m, void (*fn)(void *, kern_weight *
         fn(arg, &w->vit.patch);
         for (int il = 0; il < c->vit.n_layer; il++) {
             vit_layer *l = &w->vit.layers[il];
-            kern_weight *ws[] = {&l->q, &l->k, &l->v, &l->o, &l->fc1, &l->fc2};
-            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) fn(arg, ws[i]);
+            kern_weight *ws[] = {&l->q, &l->k, &l->v, &l->o, &l->fc1, &l->fc2, &l->up};
+            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+                if (ws[i]->data) fn(arg, ws[i]); /* `up` exists in SwiGLU towers only */
         }
     }
     fn(arg, &w->proj.l1);
@@ -238,5 +239,6 @@ int64_t lg_model_context_limit(const lg_model *m) {
 }
 
 int64_t lg_model_image_tokens(const lg_model *m, int orig_height, int orig_width) {
+    if (m->cfg.pack == PACK_MERGED) return qvit_n_rows(&m->cfg, orig_height, orig_width);
     return pack_n_rows(&m->cfg, orig_height, orig_width, NULL, NULL);
 }

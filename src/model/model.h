@@ -70,13 +70,20 @@ typedef enum mdl_act {
     MDL_ACT_SILU           /* silu (decoder MLP gate) */
 } mdl_act;
 
-typedef enum vit_kind { VIT_SIGLIP = 0, VIT_CLIP } vit_kind;
+typedef enum vit_kind {
+    VIT_SIGLIP = 0,
+    VIT_CLIP,
+    VIT_QWEN25 /* Qwen2.5-VL: RMSNorm, SwiGLU, 2-D rotary, window attention, 2x2 merger */
+} vit_kind;
 typedef enum dec_kind { DEC_QWEN2 = 0, DEC_LLAMA } dec_kind;
 typedef enum pack_kind {
     PACK_SINGLE = 0, /* one crop, its rows as they are (LLaVA-1.5) */
     PACK_ANYRES,     /* base crop + unpadded tile map + newline per row (LLaVA-1.6) */
-    PACK_ANYRES_MAX  /* as PACK_ANYRES plus bilinear downsampling above anyres_max (OneVision) */
+    PACK_ANYRES_MAX, /* as PACK_ANYRES plus bilinear downsampling above anyres_max (OneVision) */
+    PACK_MERGED      /* the tower's merged rows as they are, one image per pass (Qwen2.5-VL) */
 } pack_kind;
+
+#define MDL_MAX_VIT_LAYERS 256
 
 typedef struct vit_config {
     vit_kind kind;
@@ -92,6 +99,10 @@ typedef struct vit_config {
     int n_run;       /* encoder layers to run: hidden_states[n_run] is the feature layer */
     bool drop_cls;   /* select strategy "default": drop row 0 */
     int n_out_rows;  /* rows per crop handed to the projector */
+    /* VIT_QWEN25 */
+    int temporal, merge, window; /* temporal_patch_size, spatial_merge_size, window_size (px) */
+    bool full_attn[MDL_MAX_VIT_LAYERS]; /* fullatt_block_indexes */
+    int64_t min_pixels, max_pixels;     /* the processor's smart_resize bounds */
 } vit_config;
 
 typedef struct dec_config {
@@ -105,6 +116,7 @@ typedef struct dec_config {
     bool tied;         /* LM head = token embedding */
     int64_t n_ctx_max; /* the context limit: max_position_embeddings (at least dec_table's
                           min_ctx) */
+    int mrope[3]; /* multimodal RoPE sections (t, h, w) over head_dim/2 pairs; all 0: 1-D RoPE */
 } dec_config;
 
 #define MDL_MAX_PINPOINTS 128
@@ -135,6 +147,8 @@ lg_status mdl_config_load(const char *dir, mdl_config *cfg, lg_error *err);
 
 typedef struct vit_layer {
     kern_weight q, k, v, o, fc1, fc2; /* [out, in] views of the checkpoint */
+    kern_weight up;                   /* SwiGLU (Qwen2.5-VL): fc1 = gate, fc2 = down */
+    float *up_b;
     float *q_b, *k_b, *v_b, *o_b, *fc1_b, *fc2_b;
     float *ln1_g, *ln1_b, *ln2_g, *ln2_b; /* (n_embd) */
 } vit_layer;
@@ -145,6 +159,7 @@ typedef struct vit_weights {
     float *pos;        /* (n_pos, n_embd) position embedding, float32 copy (small) */
     float *cls;        /* (n_embd) CLIP class embedding, or NULL */
     float *pre_g, *pre_b;
+    float *merge_g;    /* Qwen2.5-VL merger's ln_q (RMSNorm); its MLP is the projector */
     vit_layer *layers; /* n_layer entries */
 } vit_weights;
 
@@ -214,6 +229,7 @@ typedef struct kv_cache {
     int head_dim;
     int64_t row;   /* elements per position: n_head_kv * kern_kv_head_elems(dtype, head_dim) */
     int64_t cap;   /* positions allocated */
+    int32_t *mpos; /* multimodal RoPE: (t, h, w, is_image) per position, or NULL */
     int64_t max;   /* positions allowed */
     int64_t n;     /* positions filled */
     void **k, **v; /* per layer: (cap, row) of dtype */
@@ -221,6 +237,8 @@ typedef struct kv_cache {
 
 lg_status kv_init(kv_cache *kv, lg_dtype dtype, int n_layer, int n_head_kv, int head_dim,
                   int64_t max, lg_error *err);
+/* Keeps multimodal RoPE positions beside the cache (before the first kv_reserve). */
+lg_status kv_enable_mpos(kv_cache *kv, lg_error *err);
 /* Makes room for `n_new` more positions (grows geometrically up to `max`). */
 lg_status kv_reserve(kv_cache *kv, int64_t n_new, lg_error *err);
 /* Stores rows [pos, pos+n) of layer il from float32 k and v (n x row). */
@@ -232,6 +250,8 @@ typedef struct dec_seg dec_seg;
 /* The scratch of batched passes (grown on demand, then reused: no allocation in steady state). */
 typedef struct mdl_pass {
     mdl_scratch x, work, h, logits;
+    int32_t *pos3; /* multimodal RoPE positions of the pass's rows (3 per row) */
+    size_t pos3_cap;
     dec_seg *dsegs;
     int *idx;
     int cap;
@@ -250,6 +270,7 @@ struct lg_session {
     int64_t n_logits;
     lg_encode_timings enc_timings; /* of the last encode_image, valid when have_enc_timings */
     bool have_enc_timings;
+    int mrope_grid_w; /* merged tokens per row of the last encoded image (multimodal RoPE) */
     lg_error err;
 };
 
@@ -263,9 +284,25 @@ void mdl_activate(kern_ctx *kc, mdl_act act, float *x, int64_t n);
  * writes hidden_states[n_run] to `out` (n_pos x n_embd, class row included for CLIP). */
 lg_status vit_forward_crop(lg_session *s, const float *crop, float *out);
 
+/* ---- Qwen2.5-VL vision tower (vision_qwen.c) ---- */
+
+/* Runs the whole tower on one image's flattened patches (px from the Qwen2-VL processor:
+ * grid_h x grid_w patches) and writes the merged rows (grid_h/m * grid_w/m x n_text) to out,
+ * in the processor's merge-block order (the order of the image tokens). */
+lg_status qvit_forward(lg_session *s, const lg_pixels *px, float *out);
+/* The merged rows an image of this size gets (smart_resize, as the processor), or -1 when the
+ * processor refuses the size. */
+int64_t qvit_n_rows(const mdl_config *cfg, int orig_h, int orig_w);
+/* The multimodal RoPE positions of rows [pos, pos+n) of a sequence (ids), continuing what the
+ * cache holds before pos (kv->mpos), written to pos3 (3 per row) and kv->mpos. grid_w: merged
+ * tokens per image row. */
+void mrope_positions(kv_cache *kv, const int32_t *ids, int64_t pos, int64_t n, int32_t image_token,
+                     int grid_w, int32_t *pos3);
+
 /* ---- projector (projector.c) ---- */
 
-/* out (n x n_text) = linear_2(act(linear_1(in (n x n_vision)))). `tmp` holds n x n_text. */
+/* out (n x n_text) = linear_2(act(linear_1(in (n x n_vision)))). `tmp` holds n x the width of
+ * linear_1's output (n_text for LLaVA models). */
 void proj_forward(lg_session *s, const float *in, int64_t n, float *out, float *tmp);
 
 /* ---- packing (packing.c) ---- */
@@ -291,6 +328,7 @@ void pack_bilinear_hwc(const float *in, int h, int w, int c, float *out, int oh,
 struct dec_seg {
     kv_cache *kv;
     int64_t pos, n, row;
+    const int32_t *pos3; /* multimodal RoPE: (t, h, w) per row, or NULL for pos .. pos+n-1 */
 };
 
 /* Rows [r0, r1) of a pass, multiplied in arithmetic class cls (kern_matmul_as). */
@@ -360,7 +398,8 @@ lg_status mdl_session_copy_prefix(lg_session *dst, const lg_session *src, int64_
 typedef struct mdl_encoding {
     const lg_pixels *px;
     int64_t rows; /* packed rows */
-    int next;     /* crops done */
+    int n_steps;  /* crops (or 1: the whole image in one tower pass, PACK_MERGED) */
+    int next;     /* steps done */
     float *proj;  /* n_crops x rows_per_crop x n_text projected features */
     lg_encode_timings tm;
 } mdl_encoding;
@@ -373,5 +412,9 @@ lg_status mdl_encode_step(lg_session *s, mdl_encoding *e);
 bool mdl_encode_done(const mdl_encoding *e);
 lg_status mdl_encode_end(lg_session *s, mdl_encoding *e, float **features, int64_t *n_rows);
 void mdl_encode_abort(mdl_encoding *e);
+/* Multimodal RoPE needs the image's merged grid width when its rows are evaluated: encoding
+ * records it; a caller that reuses features encoded elsewhere (a feature cache) calls this
+ * with the image's pixels before evaluating them. No-op for other models. */
+void mdl_session_note_image(lg_session *s, const lg_pixels *px);
 
 #endif /* LG_MODEL_H */

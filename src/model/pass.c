@@ -21,6 +21,7 @@ void mdl_pass_free(mdl_pass *p) {
     mdl_scratch_free(&p->logits);
     lg_free(p->dsegs);
     lg_free(p->idx);
+    lg_free(p->pos3);
     memset(p, 0, sizeof *p);
 }
 
@@ -143,6 +144,13 @@ lg_status mdl_pass_run(mdl_pass *p, kern_ctx *kc, const lg_model *m, mdl_seg *se
     float *work = mdl_scratch_get(&p->work, dec_work_floats(c, t));
     float *h = mdl_scratch_get(&p->h, (size_t)((r_log ? r_log : 1) * d));
     if (!x || !work || !h) goto nomem;
+    bool mrope = (c->mrope[0] | c->mrope[1] | c->mrope[2]) != 0;
+    if (mrope && (size_t)t * 3 > p->pos3_cap) {
+        int32_t *q = lg_realloc(p->pos3, (size_t)t * 3 * sizeof *q);
+        if (!q) goto nomem;
+        p->pos3 = q;
+        p->pos3_cap = (size_t)t * 3;
+    }
 
     int *order = p->idx, *lorder = p->idx + p->cap;
     dec_group groups[PASS_MAX_CLASSES], lgroups[PASS_MAX_CLASSES];
@@ -181,7 +189,14 @@ lg_status mdl_pass_run(mdl_pass *p, kern_ctx *kc, const lg_model *m, mdl_seg *se
                                                 "embedding failed after its checks");
             return LG_E_INTERNAL;
         }
-        p->dsegs[n_ds++] = (dec_seg){&sg->s->kv, sg->pos, sg->n, row0[i]};
+        /* Multimodal RoPE positions continue the cache's, segment by segment in order. */
+        int32_t *pos3 = NULL;
+        if (mrope && sg->s->kv.mpos) {
+            pos3 = p->pos3 + row0[i] * 3;
+            mrope_positions(&sg->s->kv, sg->ids, sg->pos, sg->n, m->cfg.image_token,
+                            sg->s->mrope_grid_w, pos3);
+        }
+        p->dsegs[n_ds++] = (dec_seg){&sg->s->kv, sg->pos, sg->n, row0[i], pos3};
     }
     dec_forward_segs(kc, m, work, x, t, p->dsegs, n_ds, groups, ng);
     for (int i = 0; i < n; i++)

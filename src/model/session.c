@@ -48,7 +48,9 @@ lg_status mdl_session_create(const lg_model *model, kern_ctx *kc, lg_session **o
     const dec_config *d = &model->cfg.dec;
     lg_status st =
         kv_init(&s->kv, model->kv_dtype, d->n_layer, d->n_head_kv, d->head_dim, model->n_ctx, err);
+    if (st == LG_OK && (d->mrope[0] | d->mrope[1] | d->mrope[2])) st = kv_enable_mpos(&s->kv, err);
     if (st != LG_OK) {
+        kv_free(&s->kv);
         if (s->owns_kc) kern_ctx_free(s->kc);
         lg_free(s);
         return st;
@@ -93,6 +95,8 @@ lg_status mdl_session_copy_prefix(lg_session *dst, const lg_session *src, int64_
         memcpy(dst->kv.k[il], src->kv.k[il], bytes);
         memcpy(dst->kv.v[il], src->kv.v[il], bytes);
     }
+    if (src->kv.mpos && n > 0) memcpy(dst->kv.mpos, src->kv.mpos, (size_t)n * 4 * sizeof(int32_t));
+    dst->mrope_grid_w = src->mrope_grid_w;
     dst->kv.n = n;
     dst->n_logits = 0;
     return LG_OK;
@@ -134,11 +138,32 @@ lg_status lg_session_last_encode_timings(lg_session *s, lg_encode_timings *out) 
     return LG_OK;
 }
 
+/* Pixels of the Qwen2-VL processor: frames x (patch grid) flattened, as the tower cuts them. */
+static lg_status check_merged_pixels(lg_session *s, const lg_pixels *px, int64_t *rows) {
+    const vit_config *v = &s->model->cfg.vit;
+    int f = v->patch_size * v->merge;
+    if (px->channels != v->n_channel || px->n_crops != v->temporal || px->height % f ||
+        px->width % f || px->grid_h != px->height / v->patch_size ||
+        px->grid_w != px->width / v->patch_size || px->height < f || px->width < f)
+        return lg_err_set(&s->err, LG_E_ARG,
+                          "pixels of %d frames, %dx%dx%d (grid %dx%d) are not the Qwen2-VL "
+                          "processor's for this model (%d frames, sides multiples of %d)",
+                          px->n_crops, px->channels, px->height, px->width, px->grid_h, px->grid_w,
+                          v->temporal, f);
+    *rows = (int64_t)(px->grid_h / v->merge) * (px->grid_w / v->merge);
+    if (px->image_tokens > 0 && px->image_tokens != *rows)
+        return lg_err_set(&s->err, LG_E_ARG,
+                          "the pixels expect %lld image tokens but the model merges %lld",
+                          (long long)px->image_tokens, (long long)*rows);
+    return LG_OK;
+}
+
 static lg_status check_pixels(lg_session *s, const lg_pixels *px, int *grid_h, int *grid_w,
                               int64_t *rows) {
     const mdl_config *c = &s->model->cfg;
     const vit_config *v = &c->vit;
     if (!px || !px->values || px->n_crops < 1) return lg_err_set(&s->err, LG_E_ARG, "no pixels");
+    if (c->pack == PACK_MERGED) return check_merged_pixels(s, px, rows);
     if (px->channels != v->n_channel || px->height != v->image_size || px->width != v->image_size)
         return lg_err_set(&s->err, LG_E_ARG, "crops are %dx%dx%d, the model takes %dx%dx%d",
                           px->channels, px->height, px->width, v->n_channel, v->image_size,
@@ -161,6 +186,12 @@ static lg_status check_pixels(lg_session *s, const lg_pixels *px, int *grid_h, i
     return LG_OK;
 }
 
+void mdl_session_note_image(lg_session *s, const lg_pixels *px) {
+    const mdl_config *c = &s->model->cfg;
+    if (c->pack == PACK_MERGED && px && c->vit.merge > 0)
+        s->mrope_grid_w = px->grid_w / c->vit.merge;
+}
+
 lg_status mdl_encode_begin(lg_session *s, const lg_pixels *px, mdl_encoding *e) {
     lg_err_clear(&s->err);
     s->have_enc_timings = false;
@@ -170,9 +201,12 @@ lg_status mdl_encode_begin(lg_session *s, const lg_pixels *px, mdl_encoding *e) 
     lg_status st = check_pixels(s, px, &gh, &gw, &e->rows);
     if (st != LG_OK) return st;
     int64_t per = c->vit.n_out_rows, dv = c->vit.n_embd, dt = c->dec.n_embd;
-    size_t n_proj = (size_t)px->n_crops * (size_t)(per * dt);
+    bool merged = c->pack == PACK_MERGED;
+    e->n_steps = merged ? 1 : px->n_crops;
+    size_t n_proj = merged ? (size_t)(e->rows * dt) : (size_t)px->n_crops * (size_t)(per * dt);
     e->proj = lg_malloc(n_proj * sizeof *e->proj);
-    if (!e->proj || !mdl_scratch_get(&s->work2, (size_t)(c->vit.n_pos * dv + per * dt))) {
+    if (!e->proj ||
+        (!merged && !mdl_scratch_get(&s->work2, (size_t)(c->vit.n_pos * dv + per * dt)))) {
         mdl_encode_abort(e);
         return lg_err_set(&s->err, LG_E_NOMEM, "out of memory encoding an image");
     }
@@ -182,7 +216,7 @@ lg_status mdl_encode_begin(lg_session *s, const lg_pixels *px, mdl_encoding *e) 
 }
 
 bool mdl_encode_done(const mdl_encoding *e) {
-    return e->px && e->next >= e->px->n_crops;
+    return e->px && e->next >= e->n_steps;
 }
 
 lg_status mdl_encode_step(lg_session *s, mdl_encoding *e) {
@@ -193,6 +227,13 @@ lg_status mdl_encode_step(lg_session *s, mdl_encoding *e) {
     float *feat = s->work2.data, *tmp = feat + c->vit.n_pos * dv;
     int i = e->next;
     double t0 = mono_s();
+    if (c->pack == PACK_MERGED) { /* the whole image in one pass; the merger projects */
+        lg_status st = qvit_forward(s, e->px, e->proj);
+        if (st != LG_OK) return st;
+        e->tm.vision_s += mono_s() - t0;
+        e->next++;
+        return LG_OK;
+    }
     lg_status st = vit_forward_crop(s, e->px->values + i * crop_floats, feat);
     if (st != LG_OK) return st;
     double t1 = mono_s();
@@ -210,8 +251,14 @@ lg_status mdl_encode_end(lg_session *s, mdl_encoding *e, float **features, int64
     float *out = lg_malloc((size_t)(e->rows * c->dec.n_embd) * sizeof *out);
     if (!out) return lg_err_set(&s->err, LG_E_NOMEM, "out of memory encoding an image");
     double t3 = mono_s();
-    lg_status st = pack_features(c, e->proj, e->px->n_crops, e->px->orig_height, e->px->orig_width,
-                                 s->model->w.newline, out, &s->err);
+    lg_status st = LG_OK;
+    if (c->pack == PACK_MERGED) {
+        memcpy(out, e->proj, (size_t)(e->rows * c->dec.n_embd) * sizeof *out);
+        mdl_session_note_image(s, e->px); /* for the positions of these rows */
+    } else {
+        st = pack_features(c, e->proj, e->px->n_crops, e->px->orig_height, e->px->orig_width,
+                           s->model->w.newline, out, &s->err);
+    }
     if (st != LG_OK) {
         lg_free(out);
         return st;

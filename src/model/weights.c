@@ -218,6 +218,66 @@ static void bind_vision(binder *b, const vit_config *c, vit_weights *v) {
     }
 }
 
+/* ---- Qwen2.5-VL vision tower ---- */
+
+/* Rows [r0, r0 + n_out) of a bound (rows x n_in) matrix as a matrix of their own: the fused
+ * qkv projection's q, k and v parts. */
+static void row_slice(binder *b, const kern_weight *full, kern_weight *w, int64_t r0,
+                      int64_t n_out) {
+    if (b->s != LG_OK) return;
+    memset(w, 0, sizeof *w);
+    w->dtype = full->dtype;
+    w->n_out = n_out;
+    w->n_in = full->n_in;
+    w->data = (const uint8_t *)full->data + (size_t)(r0 * full->n_in) * lg_dtype_size(full->dtype);
+}
+
+static void bind_vision_qwen(binder *b, const vit_config *c, vit_weights *v) {
+    const char *p = b->vis;
+    int64_t d = c->n_embd, ff = c->n_ff, k = c->patch_size;
+    int64_t conv[5] = {d, c->n_channel, c->temporal, k, k};
+    char name[256];
+    snprintf(name, sizeof name, "%spatch_embed.proj.weight", p);
+    const st_tensor *t = find(b, name, 5, conv, false);
+    if (t) view(b, t, &v->patch, d, c->n_channel * c->temporal * k * k);
+    v->merge_g = bind_vec(b, d, "%smerger.ln_q.weight", p);
+    if (b->s != LG_OK) return;
+    v->layers = own(b, lg_aligned_alloc((size_t)c->n_layer * sizeof *v->layers));
+    if (!v->layers) return;
+    memset(v->layers, 0, (size_t)c->n_layer * sizeof *v->layers);
+    for (int il = 0; il < c->n_layer && b->s == LG_OK; il++) {
+        vit_layer *l = &v->layers[il];
+        char lp[200];
+        snprintf(lp, sizeof lp, "%sblocks.%d.", p, il);
+        kern_weight qkv;
+        bind_mat(b, &qkv, 3 * d, d, "%sattn.qkv.weight", lp);
+        row_slice(b, &qkv, &l->q, 0, d);
+        row_slice(b, &qkv, &l->k, d, d);
+        row_slice(b, &qkv, &l->v, 2 * d, d);
+        float *qkv_b = bind_vec(b, 3 * d, "%sattn.qkv.bias", lp);
+        if (qkv_b) l->q_b = qkv_b, l->k_b = qkv_b + d, l->v_b = qkv_b + 2 * d;
+        bind_mat(b, &l->o, d, d, "%sattn.proj.weight", lp);
+        l->o_b = bind_vec(b, d, "%sattn.proj.bias", lp);
+        bind_mat(b, &l->fc1, ff, d, "%smlp.gate_proj.weight", lp);
+        bind_mat(b, &l->up, ff, d, "%smlp.up_proj.weight", lp);
+        bind_mat(b, &l->fc2, d, ff, "%smlp.down_proj.weight", lp);
+        l->fc1_b = bind_vec(b, ff, "%smlp.gate_proj.bias", lp);
+        l->up_b = bind_vec(b, ff, "%smlp.up_proj.bias", lp);
+        l->fc2_b = bind_vec(b, d, "%smlp.down_proj.bias", lp);
+        l->ln1_g = bind_vec(b, d, "%snorm1.weight", lp);
+        l->ln2_g = bind_vec(b, d, "%snorm2.weight", lp);
+    }
+}
+
+/* The merger's MLP as the projector: (4d -> 4d), GELU, (4d -> n_text). */
+static void bind_merger(binder *b, const mdl_config *c, mdl_weights *w) {
+    int64_t wide = (int64_t)c->vit.n_embd * c->vit.merge * c->vit.merge, dt = c->dec.n_embd;
+    bind_mat(b, &w->proj.l1, wide, wide, "%smerger.mlp.0.weight", b->vis);
+    bind_mat(b, &w->proj.l2, dt, wide, "%smerger.mlp.2.weight", b->vis);
+    w->proj.b1 = bind_vec(b, wide, "%smerger.mlp.0.bias", b->vis);
+    w->proj.b2 = bind_vec(b, dt, "%smerger.mlp.2.bias", b->vis);
+}
+
 /* ---- projector and newline ---- */
 
 static void bind_projector(binder *b, const mdl_config *c, mdl_weights *w) {
@@ -275,6 +335,19 @@ static void bind_text(binder *b, const dec_config *c, dec_weights *d) {
 lg_status mdl_weights_bind(const mdl_config *cfg, const st_set *st, mdl_weights *w, lg_error *err) {
     memset(w, 0, sizeof *w);
     binder b = {.st = st, .w = w, .err = err, .s = LG_OK};
+    if (cfg->vit.kind == VIT_QWEN25) {
+        /* Qwen2_5_VLForConditionalGeneration: 4.50's "visual." + "model.", later
+         * "model.visual." + "model.language_model."; the head is "lm_head" unless tied. */
+        bool later = st_find(st, "model.language_model.embed_tokens.weight") != NULL;
+        b.vis = later ? "model.visual." : "visual.";
+        b.text = later ? "model.language_model." : "model.";
+        b.lm_head = "lm_head.weight";
+        bind_vision_qwen(&b, &cfg->vit, &w->vit);
+        bind_merger(&b, cfg, w);
+        bind_text(&b, &cfg->dec, &w->dec);
+        if (b.s != LG_OK) mdl_weights_free(w);
+        return b.s;
+    }
     if (st_find(st, "model.language_model.embed_tokens.weight")) {
         b.vis = "model.vision_tower.vision_model.";
         b.proj = "model.multi_modal_projector.";
