@@ -141,12 +141,14 @@ typedef struct srv_job {
  * the connection while nothing new has come. Guarded by the request's mu. */
 typedef struct srv_stream {
     bool on;       /* the request asked for a stream */
+    bool native;   /* /v1/assess events (text pieces, then the verdict), else chat chunks */
     bool got_text; /* some of the answer has come: the 200 reply can start */
     bool ended;    /* the last event ([DONE]) is in buf */
     char *buf;     /* the events not yet freed; sent: how much of it went out */
     size_t len, sent;
-    char held[4]; /* the bytes of an unfinished UTF-8 sequence, sent with the next piece */
-    size_t n_held;
+    /* per policy: the bytes of an unfinished UTF-8 sequence, sent with its next piece */
+    char held[64][4];
+    unsigned char n_held[64];
     char id[48];
     long long created;
 } srv_stream;
@@ -274,10 +276,11 @@ void srv_api_dispatch(srv_req *r, srv_reply *out); /* routes by method + url */
 json_t *srv_verdict_json(const srv_req *r, const lg_result *res, size_t i, const lg_policy *pol);
 const lg_policy *srv_req_policy(const srv_req *r, size_t i);
 void srv_audit_result(srv_req *r, const lg_result *res);
-/* Streams (serve_api.c; the request's mu held): one content event of the answer (text == NULL:
- * the opening role event), and the closing events once the job is done (a finish event, or an
- * error event when the job failed, then [DONE]). */
-void srv_stream_text(srv_req *r, const char *text, size_t len);
+/* Streams (serve_api.c; the request's mu held): one event with a piece of policy's answer
+ * (text == NULL: the chat stream's opening role event), and the closing events once the job is
+ * done (chat: a finish event, or an error event when the job failed, then [DONE]; assess: the
+ * whole verdict as an `event: verdict`, or an `event: error`). */
+void srv_stream_text(srv_req *r, size_t policy, const char *text, size_t len);
 void srv_stream_end(srv_req *r);
 
 /* The web page (generated at build time from src/app/web/index.html). */

@@ -476,8 +476,10 @@ done:
 
 /* ---- POST /v1/assess ---- */
 
-static void finish_assess(srv_req *r, srv_reply *out) {
-    if (!jobs_ok(r, out)) return;
+static void stream_whole(srv_req *r, const char *answer, srv_reply *out);
+
+/* The reply of /v1/assess once its job succeeded. */
+static void assess_json(srv_req *r, srv_reply *out) {
     lg_result *res = r->jobs[0].result;
     srv_audit_result(r, res);
     if (!json_is_true(json_object_get(r->ctx, "many"))) {
@@ -496,6 +498,14 @@ static void finish_assess(srv_req *r, srv_reply *out) {
     json_object_set_new(out->json, "id", json_string(r->id));
     json_object_set_new(out->json, "tenant", json_string(r->tenant));
     out->status = 200;
+}
+
+static void finish_assess(srv_req *r, srv_reply *out) {
+    if (!jobs_ok(r, out)) return;
+    if (r->stream.on)
+        stream_whole(r, NULL, out);
+    else
+        assess_json(r, out);
 }
 
 /* Turns a multipart upload into the JSON object a JSON body would have been; the image bytes
@@ -602,6 +612,12 @@ static void post_assess(srv_req *r, srv_reply *out) {
         }
     }
     r->ctx = json_pack("{s:b}", "many", pols != NULL);
+    /* "stream": true (or "true" / "1" in a multipart form): server-sent events, each piece of
+     * the answer as it is decided, then the whole verdict (docs/serve.md) */
+    json_t *stream = json_object_get(body, "stream");
+    const char *sv = json_string_value(stream);
+    r->stream.on = r->stream.native =
+        json_is_true(stream) || (sv && (strcmp(sv, "true") == 0 || strcmp(sv, "1") == 0));
     if (!srv_req_add_job(r, bytes, size, "image")) goto oom;
     bytes = NULL;
     if (srv_req_submit(r, out)) r->finish = finish_assess;
@@ -701,8 +717,27 @@ static bool stream_append(srv_stream *st, const char *s, size_t n) {
     return true;
 }
 
-void srv_stream_text(srv_req *r, const char *text, size_t len) {
+/* Appends `event: NAME` + the JSON j as one server-sent event (j is consumed). */
+static void stream_event(srv_stream *st, const char *name, json_t *j) {
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!s) return;
+    char head[64];
+    int k = snprintf(head, sizeof head, "event: %s\ndata: ", name);
+    if (stream_append(st, head, (size_t)k) && stream_append(st, s, strlen(s)))
+        stream_append(st, "\n\n", 2);
+    free(s);
+}
+
+void srv_stream_text(srv_req *r, size_t policy, const char *text, size_t len) {
     srv_stream *st = &r->stream;
+    if (st->native) {
+        json_t *t = text ? json_stringn(text, len) : NULL;
+        if (t)
+            stream_event(st, "text",
+                         json_pack("{s:I,s:o}", "policy", (json_int_t)policy, "text", t));
+        return;
+    }
     json_t *delta =
         text ? json_stringn(text, len) : json_pack("{s:s,s:s}", "role", "assistant", "content", "");
     if (text && delta) {
@@ -721,6 +756,13 @@ void srv_stream_text(srv_req *r, const char *text, size_t len) {
 void srv_stream_end(srv_req *r) {
     srv_stream *st = &r->stream;
     const lg_result *res = r->n_jobs ? r->jobs[0].result : NULL;
+    if (st->native) {
+        srv_reply rep = {0};
+        if (jobs_ok(r, &rep)) assess_json(r, &rep);
+        stream_event(st, rep.status == 200 ? "verdict" : "error", rep.json);
+        st->ended = true;
+        return;
+    }
     char *buf = NULL;
     size_t n = 0;
     if (res && res->status == LG_OK && !r->timed_out) {
@@ -745,24 +787,28 @@ void srv_stream_end(srv_req *r) {
     st->ended = true;
 }
 
+/* Streams normally start with the first piece of the answer (serve_http.c); this is the path
+ * of a verdict that came without pieces: the whole answer (if any) as one event, then the end. */
+static void stream_whole(srv_req *r, const char *answer, srv_reply *out) {
+    pthread_mutex_lock(&r->mu);
+    if (answer) srv_stream_text(r, 0, answer, strlen(answer));
+    srv_stream_end(r);
+    out->raw = r->stream.buf;
+    out->raw_len = r->stream.len;
+    r->stream.buf = NULL;
+    r->stream.len = r->stream.sent = 0;
+    pthread_mutex_unlock(&r->mu);
+    out->content_type = "text/event-stream";
+    out->status = out->raw ? 200 : 500;
+}
+
 static void finish_chat(srv_req *r, srv_reply *out) {
     if (!jobs_ok(r, out)) return;
     lg_result *res = r->jobs[0].result;
     const lg_verdict *v = res->verdicts[0];
     const char *answer = v->answer ? v->answer : "";
     if (r->stream.on) {
-        /* streams normally start with the first piece of the answer (serve_http.c); this is the
-         * path of a verdict that came without pieces: the whole answer as one event */
-        pthread_mutex_lock(&r->mu);
-        srv_stream_text(r, answer, strlen(answer));
-        srv_stream_end(r);
-        out->raw = r->stream.buf;
-        out->raw_len = r->stream.len;
-        r->stream.buf = NULL;
-        r->stream.len = r->stream.sent = 0;
-        pthread_mutex_unlock(&r->mu);
-        out->content_type = "text/event-stream";
-        out->status = out->raw ? 200 : 500;
+        stream_whole(r, answer, out);
         return;
     }
     srv_audit_result(r, res);
@@ -864,7 +910,7 @@ static void post_chat(srv_req *r, srv_reply *out) {
         r->stream.on = true;
         snprintf(r->stream.id, sizeof r->stream.id, "chatcmpl-%s", r->id);
         r->stream.created = (long long)time(NULL);
-        srv_stream_text(r, NULL, 0); /* the role event opens every stream */
+        srv_stream_text(r, 0, NULL, 0); /* the role event opens every stream */
     }
     if (srv_req_submit(r, out)) r->finish = finish_chat;
 done:

@@ -140,20 +140,22 @@ static size_t utf8_whole(const char *text, size_t n) {
 /* lg_request.on_text of a streamed request (an engine thread): appends the piece as an event
  * and wakes the connection when its reader was waiting for it. */
 static void on_stream_text(void *user, size_t policy, const char *text, size_t len) {
-    (void)policy;
     srv_job *j = user;
     srv_req *r = j->req;
+    if (policy >= sizeof r->stream.held / sizeof r->stream.held[0]) return;
     pthread_mutex_lock(&r->mu);
     srv_stream *st = &r->stream;
+    char *held = st->held[policy];
+    unsigned char *n_held = &st->n_held[policy];
     char piece[256];
     while (len > 0) {
-        size_t take = len < sizeof piece - st->n_held ? len : sizeof piece - st->n_held;
-        memcpy(piece, st->held, st->n_held);
-        memcpy(piece + st->n_held, text, take);
-        size_t n = st->n_held + take, whole = utf8_whole(piece, n);
-        st->n_held = n - whole;
-        memcpy(st->held, piece + whole, st->n_held);
-        if (whole) srv_stream_text(r, piece, whole);
+        size_t take = len < sizeof piece - *n_held ? len : sizeof piece - *n_held;
+        memcpy(piece, held, *n_held);
+        memcpy(piece + *n_held, text, take);
+        size_t n = *n_held + take, whole = utf8_whole(piece, n);
+        *n_held = (unsigned char)(n - whole);
+        memcpy(held, piece + whole, *n_held);
+        if (whole) srv_stream_text(r, policy, piece, whole);
         text += take;
         len -= take;
     }

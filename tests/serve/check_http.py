@@ -234,6 +234,40 @@ s, _, j = A.req("POST", "/v1/assess", {"image": B64, "allow": "O99"})
 check(s == 422 and err_type(j) == "invalid_policy", "unknown category 422")
 s, _, j = A.req("POST", "/v1/assess", {"image": B64, "rationale": "sometimes"})
 check(s == 400, "bad rationale mode 400")
+# /v1/assess with "stream": each policy's answer piece by piece, then the whole verdict
+def sse_events(text):
+    out = []
+    for block in text.decode().split("\n\n"):
+        lines = dict(l.split(": ", 1) for l in block.split("\n") if ": " in l)
+        if "data" in lines:
+            out.append((lines.get("event", "message"), json.loads(lines["data"])))
+    return out
+
+
+s, _, plain = A.req("POST", "/v1/assess", {"image": B64, "rationale": "always",
+                                           "max_rationale_tokens": 24})
+s2, h, text = A.req("POST", "/v1/assess", {"image": B64, "rationale": "always", "max_rationale_tokens": 24,
+                                           "stream": True}, raw=True)
+if check(s == 200 and s2 == 200 and h.get("Content-Type", "").startswith("text/event-stream"),
+         "assess stream SSE: %s %s" % (s, s2)):
+    ev = sse_events(text)
+    texts = [d["text"] for e, d in ev if e == "text"]
+    check(len(texts) >= 4 and all(d["policy"] == 0 for e, d in ev if e == "text"), "assess stream pieces")
+    check(ev[-1][0] == "verdict", "assess stream ends with the verdict")
+    ans = json.loads("".join(texts))
+    fin = ev[-1][1]
+    check(ans["rating"] == fin["rating"] == plain["rating"] and ans["category"] == fin["category"] and
+          ans["rationale"] == fin["rationale"] == plain["rationale"], "streamed answer == verdict == plain")
+    check(fin["p_unsafe"] == plain["p_unsafe"], "streamed verdict's p_unsafe == plain")
+s, h, text = A.req("POST", "/v1/assess", {"image": B64, "rationale": "never", "stream": True,
+                                          "policies": [{}, {"allow": "O3,O4"}]}, raw=True)
+if check(s == 200, "assess stream, two policies: %s" % s):
+    ev = sse_events(text)
+    for k in (0, 1):
+        a = json.loads("".join(d["text"] for e, d in ev if e == "text" and d["policy"] == k))
+        check(a["rating"] == ev[-1][1]["verdicts"][k]["rating"], "policy %d streamed" % k)
+s, _, j = A.req("POST", "/v1/assess", {"image": "bm90IGFuIGltYWdl", "stream": True})
+check(s in (400, 415, 422) and err_type(j), "assess stream of a bad image: an ordinary error %s" % s)
 body, ct = multipart({"rationale": "never"}, {})
 s, _, j = A.req("POST", "/v1/assess", body, ctype=ct)
 check(s == 400, "multipart without image 400")
