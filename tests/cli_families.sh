@@ -174,6 +174,21 @@ want=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['prompt']['nu
 got=$($PY -c "import json,sys; print(json.loads(open(sys.argv[1]).read())['prompt_tokens'])" "$TMP/v.json")
 [ "$got" = "$want" ] || fail "assess llava-1.5: prompt_tokens $got, the v1.0 prompt has $want"
 
+# 3b. the batch engine with multimodal RoPE: --batch 3 gives the verdicts of --batch 1
+for b in 1 3; do
+  "$BIN" assess --model "$FIX/qwen2.5-vl-tiny" --batch $b --max-rationale-tokens 6 \
+    "$IMG/p02_rgb_640x480.jpg" "$IMG/p03_rgb_tall_300x900.png" "$IMG/p05_rgb_tiny_50x37.png" \
+    > "$TMP/batch$b.jsonl" 2> "$TMP/err" || fail "assess qwen --batch $b: exit $? ($(cat "$TMP/err"))"
+done
+$PY - "$TMP/batch1.jsonl" "$TMP/batch3.jsonl" <<'EOF' || fail "assess qwen: --batch 3 differs from --batch 1"
+import json, sys
+def key(path):
+    return [(v["image"], v["p_unsafe"], v["category"], v["rationale"], v["category_probs"])
+            for v in map(json.loads, open(path))]
+a, b = key(sys.argv[1]), key(sys.argv[2])
+sys.exit(0 if len(a) == 3 and a == b else 1)
+EOF
+
 # 4. --image-aspect errors
 "$BIN" assess --model "$FIX/llava-1.5-tiny" --image-aspect square "$IMG/p02_rgb_640x480.jpg" \
   > /dev/null 2>&1

@@ -5,9 +5,10 @@
  * lg_session_* in include/llavaguard.h; tests include this header to reach the pieces.
  *
  * The layer holds several architectures as combinations of shared blocks: a vision-tower kind
- * (SigLIP, CLIP), a decoder kind (Qwen2, Llama) and a packing kind (one crop, anyres,
- * anyres_max), chosen per model_type by config.c's families[] table: "llava_onevision" (SigLIP +
- * Qwen2 + anyres_max), "llava" (CLIP + Llama, one crop), "llava_next" (CLIP + Llama + anyres).
+ * (SigLIP, CLIP, Qwen2.5-VL's), a decoder kind (Qwen2, Llama; 1-D or multimodal RoPE) and a
+ * packing kind (one crop, anyres, anyres_max, merged), chosen per model_type by config.c:
+ * "llava_onevision" (SigLIP + Qwen2 + anyres_max), "llava" (CLIP + Llama, one crop),
+ * "llava_next" (CLIP + Llama + anyres), "qwen2_5_vl" (its tower + Qwen2 with M-RoPE).
  */
 #ifndef LG_MODEL_H
 #define LG_MODEL_H
