@@ -99,6 +99,7 @@ bool utf8_is_whitespace(uint32_t cp) {
 
 size_t utf8_append_lossy(lg_buf *b, const uint8_t *s, size_t n, bool final) {
     static const char fffd[] = "\xEF\xBF\xBD";
+    if (n == 0) return 0;  /* s may be NULL (an empty buffer): no pointer arithmetic on it */
     size_t i = 0, run = 0; /* s[run..i) is valid and not yet appended */
     while (i < n) {
         if (s[i] < 0x80) {
