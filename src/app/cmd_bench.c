@@ -5,10 +5,11 @@
  * projector, prefill of N tokens, decode per token, a whole 1024x768 verdict with the rationale
  * off and on — as median times, GFLOP/s or GB/s, % of the measured limit, and the speedup over
  * the --exact (reference-kernel) path measured in the same run. --synthetic 0.5b|7b writes random
- * weights with the LlavaGuard v1.2 shapes (LLaVA-OneVision: SigLIP so400m + Qwen2) to a temporary
- * folder, so no download is needed; with no tokenizer there, the verdicts are simulated (random
- * prompt ids, single-token evals), while a --model folder with tokenizer.json runs the real
- * guard (lg_guard_assess). Output: a table, or one JSON object with --json (issue 7).
+ * weights with the LlavaGuard v1.2 shapes (LLaVA-OneVision: SigLIP so400m + Qwen2), qwen2.5-vl-3b
+ * those of QwenGuard-v1.2-3B and llava-1.5-7b those of LlavaGuard-7B (CLIP ViT-L/14-336 + Llama)
+ * to a temporary folder, so no download is needed; with no tokenizer there, the verdicts are
+ * simulated (random prompt ids, single-token evals), while a --model folder with tokenizer.json
+ * runs the real guard (lg_guard_assess). Output: a table, or one JSON object with --json (issue 7).
  */
 #include "app.h"
 
@@ -39,48 +40,55 @@ typedef struct bench_opts {
 } bench_opts;
 
 /* Shapes read back from config.json (synthetic or real). */
+typedef enum family { FAM_ONEVISION = 0, FAM_LLAVA, FAM_QWEN25 } family;
+
 typedef struct dims {
-    int v_d, v_ff, v_layers, v_heads, image_size, patch;
+    int v_d, v_ff, v_layers, v_heads, image_size, patch; /* image_size: 0 for Qwen2.5-VL */
     int t_d, t_ff, t_layers, t_heads, t_kv;
     int64_t vocab;
     bool tie;
+    family fam;
 } dims;
 
 static void print_help(void) {
-    printf("Usage: llavaguard bench (--synthetic 0.5b|7b | --model DIR) [options]\n"
-           "\n"
-           "Measures this machine's limits (matrix-unit instruction peak, memory bandwidth), then\n"
-           "each stage of a verdict: median time, GFLOP/s or GB/s, %% of the limit, and the\n"
-           "speedup over the --exact path measured in the same run.\n"
-           "\n"
-           "  --synthetic SIZE       random weights with LlavaGuard v1.2 shapes: 0.5b (SigLIP\n"
-           "                         so400m + Qwen2-0.5B, 1.8 GB written to a temporary folder)\n"
-           "                         or 7b (Qwen2-7B, 16 GB; needs that much disk and memory)\n"
-           "  --model DIR            a real LLaVA-OneVision folder instead (with\n"
-           "                         tokenizer.json the verdict stages run the real guard)\n"
-           "  --image IMG            the image for the image stages (default: a synthetic\n"
-           "                         1024x768 BMP made in memory)\n"
-           "  --json                 print one JSON object (limits, stages) instead of a table\n"
-           "  --runs N               runs per stage, the median is reported (default 3)\n"
-           "  --prefill N            tokens of the prefill stage (default 4096)\n"
-           "  --decode N             tokens timed for decode per token (default 32)\n"
-           "  --quick                1 run, prefill 1024, 8 decode tokens, no rationale stage\n"
-           "  --no-exact             skip the reference-kernel comparison\n"
-           "  --threads N            compute threads (default: one per core)\n"
-           "  --precision P          fast kernels' activations: accurate (default; two bf16\n"
-           "                         halves) or bf16 (rounded once: faster, less exact)\n"
-           "  --kv-type T            KV cache: i16 (default: int16 with a scale per head row,\n"
-           "                         half of f32, logits within ~2e-4 of it), f32, bf16 or f16\n"
-           "                         (these two move the logits by ~1e-3..1e-2)\n"
-           "  --keep DIR             write the synthetic model to DIR and keep it\n"
-           "  --batch                also the batch engine's stages: decode_step_batch (ms per\n"
-           "                         step at 1..16 sequences), and with a tokenizer in the\n"
-           "                         folder verdict_batch (images/s at max_batch 1/4/8 next to\n"
-           "                         one-by-one lg_guard_assess), category_scoring (one pass vs\n"
-           "                         one call per option), policies_per_image (1 image x 4\n"
-           "                         policies, shared vs separate); 384x384 images\n"
-           "  --batch-images N       images per verdict_batch run (default 8)\n"
-           "  -h, --help             show this help\n");
+    printf(
+        "Usage: llavaguard bench (--synthetic 0.5b|7b|qwen2.5-vl-3b|llava-1.5-7b | --model DIR)\n"
+        "                        [options]\n"
+        "\n"
+        "Measures this machine's limits (matrix-unit instruction peak, memory bandwidth), then\n"
+        "each stage of a verdict: median time, GFLOP/s or GB/s, %% of the limit, and the\n"
+        "speedup over the --exact path measured in the same run.\n"
+        "\n"
+        "  --synthetic SIZE       random weights with LlavaGuard v1.2 shapes: 0.5b (SigLIP\n"
+        "                         so400m + Qwen2-0.5B, 1.8 GB written to a temporary folder)\n"
+        "                         or 7b (Qwen2-7B, 16 GB; needs that much disk and memory);\n"
+        "                         qwen2.5-vl-3b (QwenGuard-v1.2-3B, 7.5 GB) or llava-1.5-7b\n"
+        "                         (LlavaGuard-7B: CLIP ViT-L/14-336 + Llama-7B, 14 GB)\n"
+        "  --model DIR            a real LLaVA-OneVision folder instead (with\n"
+        "                         tokenizer.json the verdict stages run the real guard)\n"
+        "  --image IMG            the image for the image stages (default: a synthetic\n"
+        "                         1024x768 BMP made in memory)\n"
+        "  --json                 print one JSON object (limits, stages) instead of a table\n"
+        "  --runs N               runs per stage, the median is reported (default 3)\n"
+        "  --prefill N            tokens of the prefill stage (default 4096)\n"
+        "  --decode N             tokens timed for decode per token (default 32)\n"
+        "  --quick                1 run, prefill 1024, 8 decode tokens, no rationale stage\n"
+        "  --no-exact             skip the reference-kernel comparison\n"
+        "  --threads N            compute threads (default: one per core)\n"
+        "  --precision P          fast kernels' activations: accurate (default; two bf16\n"
+        "                         halves) or bf16 (rounded once: faster, less exact)\n"
+        "  --kv-type T            KV cache: i16 (default: int16 with a scale per head row,\n"
+        "                         half of f32, logits within ~2e-4 of it), f32, bf16 or f16\n"
+        "                         (these two move the logits by ~1e-3..1e-2)\n"
+        "  --keep DIR             write the synthetic model to DIR and keep it\n"
+        "  --batch                also the batch engine's stages: decode_step_batch (ms per\n"
+        "                         step at 1..16 sequences), and with a tokenizer in the\n"
+        "                         folder verdict_batch (images/s at max_batch 1/4/8 next to\n"
+        "                         one-by-one lg_guard_assess), category_scoring (one pass vs\n"
+        "                         one call per option), policies_per_image (1 image x 4\n"
+        "                         policies, shared vs separate); 384x384 images\n"
+        "  --batch-images N       images per verdict_batch run (default 8)\n"
+        "  -h, --help             show this help\n");
 }
 
 static double now(void) {
@@ -107,9 +115,21 @@ typedef struct preset {
 } preset;
 
 static const preset PRESETS[] = {
-    {"0.5b", {1152, 4304, 26, 16, 384, 14, 896, 4864, 24, 14, 2, 151936, true}},
-    {"7b", {1152, 4304, 26, 16, 384, 14, 3584, 18944, 28, 28, 4, 152064, false}},
+    {"0.5b", {1152, 4304, 26, 16, 384, 14, 896, 4864, 24, 14, 2, 151936, true, FAM_ONEVISION}},
+    {"7b", {1152, 4304, 26, 16, 384, 14, 3584, 18944, 28, 28, 4, 152064, false, FAM_ONEVISION}},
+    /* Qwen2.5-VL-3B: its 32-block tower (1280 wide, SwiGLU 3420) + a Qwen2.5-3B decoder */
+    {"qwen2.5-vl-3b",
+     {1280, 3420, 32, 16, 0, 14, 2048, 11008, 36, 16, 2, 151936, true, FAM_QWEN25}},
+    /* llava-hf/llava-1.5-7b-hf: CLIP ViT-L/14-336 + Vicuna-7B (32064 rows, untied head) */
+    {"llava-1.5-7b",
+     {1024, 4096, 24, 16, 336, 14, 4096, 11008, 32, 32, 32, 32064, false, FAM_LLAVA}},
 };
+
+static const preset *find_preset(const char *name) {
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
+        if (strcmp(PRESETS[i].name, name) == 0) return &PRESETS[i];
+    return NULL;
+}
 
 static json_t *pinpoints(void) {
     json_t *a = json_array();
@@ -126,7 +146,7 @@ static int write_json(const char *dir, const char *name, json_t *j) {
     return rc;
 }
 
-static int write_configs(const char *dir, const dims *d) {
+static int write_configs_ov(const char *dir, const dims *d) {
     json_t *tc =
         json_pack("{s:[s],s:i,s:i,s:i,s:i,s:i,s:s,s:i,s:i,s:i,s:f,s:f,s:b,s:s,s:I,s:i}",
                   "architectures", "Qwen2ForCausalLM", "bos_token_id", 151643, "eos_token_id",
@@ -163,12 +183,89 @@ static int write_configs(const char *dir, const dims *d) {
     return 0;
 }
 
+static json_t *clip_norm(void) {
+    return json_pack("[f,f,f]", 0.48145466, 0.4578275, 0.40821073);
+}
+
+static json_t *clip_std(void) {
+    return json_pack("[f,f,f]", 0.26862954, 0.26130258, 0.27577711);
+}
+
+/* llava-hf/llava-1.5-7b-hf's configs (LlavaForConditionalGeneration, transformers 4.45). */
+static int write_configs_llava(const char *dir, const dims *d) {
+    json_t *tc = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:f,s:I,s:i,s:b}", "model_type", "llama",
+                           "hidden_size", d->t_d, "intermediate_size", d->t_ff, "num_hidden_layers",
+                           d->t_layers, "num_attention_heads", d->t_heads, "num_key_value_heads",
+                           d->t_kv, "rms_norm_eps", 1e-5, "vocab_size", (json_int_t)d->vocab,
+                           "max_position_embeddings", 4096, "tie_word_embeddings", d->tie);
+    json_t *vc =
+        json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:f}", "model_type", "clip_vision_model",
+                  "hidden_size", d->v_d, "intermediate_size", d->v_ff, "num_hidden_layers",
+                  d->v_layers, "num_attention_heads", d->v_heads, "image_size", d->image_size,
+                  "patch_size", d->patch, "hidden_act", "quick_gelu", "layer_norm_eps", 1e-5);
+    json_t *cfg =
+        json_pack("{s:[s],s:s,s:i,s:s,s:o,s:o,s:i,s:s}", "architectures",
+                  "LlavaForConditionalGeneration", "model_type", "llava", "image_token_index",
+                  32000, "projector_hidden_act", "gelu", "text_config", tc, "vision_config", vc,
+                  "vision_feature_layer", -2, "vision_feature_select_strategy", "default");
+    json_t *pre = json_pack(
+        "{s:{s:i,s:i},s:b,s:b,s:b,s:b,s:b,s:o,s:s,s:o,s:i,s:f,s:{s:i}}", "crop_size", "height",
+        d->image_size, "width", d->image_size, "do_center_crop", true, "do_convert_rgb", true,
+        "do_normalize", true, "do_rescale", true, "do_resize", true, "image_mean", clip_norm(),
+        "image_processor_type", "CLIPImageProcessor", "image_std", clip_std(), "resample", 3,
+        "rescale_factor", 1.0 / 255.0, "size", "shortest_edge", d->image_size);
+    json_t *gen = json_pack("{s:i,s:i}", "bos_token_id", 1, "eos_token_id", 2);
+    if (!tc || !vc || !cfg || !pre || !gen) return -1;
+    if (write_json(dir, "config.json", cfg) || write_json(dir, "preprocessor_config.json", pre) ||
+        write_json(dir, "generation_config.json", gen))
+        return -1;
+    return 0;
+}
+
+/* Qwen/Qwen2.5-VL-3B-Instruct's configs (transformers 4.50 layout: text fields at the top). */
+static int write_configs_qwen(const char *dir, const dims *d) {
+    int hd2 = d->t_d / d->t_heads / 2, t = hd2 / 4, h = (hd2 - t) / 2;
+    json_t *vc = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:[i,i,i,i]}",
+                           "model_type", "qwen2_5_vl", "depth", d->v_layers, "hidden_size", d->v_d,
+                           "intermediate_size", d->v_ff, "num_heads", d->v_heads, "in_channels", 3,
+                           "patch_size", d->patch, "spatial_merge_size", 2, "temporal_patch_size",
+                           2, "window_size", 112, "out_hidden_size", d->t_d, "hidden_act", "silu",
+                           "fullatt_block_indexes", 7, 15, 23, 31);
+    json_t *cfg = json_pack(
+        "{s:[s],s:s,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:I,s:i,s:b,s:b,s:i,s:i,s:i,s:{s:s,s:[i,i,i]},s:o}",
+        "architectures", "Qwen2_5_VLForConditionalGeneration", "model_type", "qwen2_5_vl",
+        "hidden_size", d->t_d, "intermediate_size", d->t_ff, "num_hidden_layers", d->t_layers,
+        "num_attention_heads", d->t_heads, "num_key_value_heads", d->t_kv, "rms_norm_eps", 1e-6,
+        "rope_theta", 1000000.0, "vocab_size", (json_int_t)d->vocab, "max_position_embeddings",
+        128000, "tie_word_embeddings", d->tie, "use_sliding_window", false, "image_token_id",
+        151655, "vision_start_token_id", 151652, "eos_token_id", 151645, "rope_scaling", "type",
+        "mrope", "mrope_section", t, h, hd2 - t - h, "vision_config", vc);
+    json_t *pre = json_pack(
+        "{s:b,s:b,s:b,s:b,s:o,s:s,s:o,s:I,s:i,s:i,s:i,s:i,s:f,s:i}", "do_convert_rgb", true,
+        "do_normalize", true, "do_rescale", true, "do_resize", true, "image_mean", clip_norm(),
+        "image_processor_type", "Qwen2VLImageProcessor", "image_std", clip_std(), "max_pixels",
+        (json_int_t)12845056, "min_pixels", 3136, "merge_size", 2, "patch_size", d->patch,
+        "resample", 3, "rescale_factor", 1.0 / 255.0, "temporal_patch_size", 2);
+    json_t *gen = json_pack("{s:i,s:i}", "bos_token_id", 151643, "eos_token_id", 151645);
+    if (!vc || !cfg || !pre || !gen) return -1;
+    if (write_json(dir, "config.json", cfg) || write_json(dir, "preprocessor_config.json", pre) ||
+        write_json(dir, "generation_config.json", gen))
+        return -1;
+    return 0;
+}
+
+static int write_configs(const char *dir, const dims *d) {
+    return d->fam == FAM_QWEN25  ? write_configs_qwen(dir, d)
+           : d->fam == FAM_LLAVA ? write_configs_llava(dir, d)
+                                 : write_configs_ov(dir, d);
+}
+
 /* One tensor of the synthetic checkpoint: its name, shape and what its values look like. */
 typedef enum init_kind { INIT_WEIGHT, INIT_BIAS, INIT_ONES } init_kind;
 typedef struct syn_tensor {
     char name[128];
     int n_dims;
-    int64_t shape[4];
+    int64_t shape[5];
     init_kind init;
 } syn_tensor;
 
@@ -200,8 +297,97 @@ static void add(tensor_list *l, init_kind init, int n_dims, int64_t s0, int64_t 
     t->init = init;
 }
 
+/* The decoder of a transformers 4.45 Llava* / Qwen2.5-VL checkpoint under prefix lp; biases on
+ * q/k/v when qkv_bias (Qwen2). */
+static void list_decoder(const dims *d, tensor_list *l, const char *lp, bool qkv_bias) {
+    int64_t td = d->t_d, kvd = td / d->t_heads * d->t_kv;
+    add(l, INIT_WEIGHT, 2, d->vocab, td, 0, 0, "%s.embed_tokens.weight", lp);
+    for (int i = 0; i < d->t_layers; i++) {
+        add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.layers.%d.input_layernorm.weight", lp, i);
+        add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.layers.%d.post_attention_layernorm.weight", lp, i);
+        static const char *qkv[] = {"q_proj", "k_proj", "v_proj"};
+        for (int p = 0; p < 3; p++) {
+            int64_t out = p ? kvd : td;
+            add(l, INIT_WEIGHT, 2, out, td, 0, 0, "%s.layers.%d.self_attn.%s.weight", lp, i,
+                qkv[p]);
+            if (qkv_bias)
+                add(l, INIT_BIAS, 1, out, 0, 0, 0, "%s.layers.%d.self_attn.%s.bias", lp, i, qkv[p]);
+        }
+        add(l, INIT_WEIGHT, 2, td, td, 0, 0, "%s.layers.%d.self_attn.o_proj.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, d->t_ff, td, 0, 0, "%s.layers.%d.mlp.gate_proj.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, d->t_ff, td, 0, 0, "%s.layers.%d.mlp.up_proj.weight", lp, i);
+        add(l, INIT_WEIGHT, 2, td, d->t_ff, 0, 0, "%s.layers.%d.mlp.down_proj.weight", lp, i);
+    }
+    add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.norm.weight", lp);
+}
+
+/* Qwen2.5-VL (transformers 4.50 names): visual.* and model.*, tied head as in the 3B model. */
+static void list_tensors_qwen(const dims *d, tensor_list *l) {
+    int64_t vd = d->v_d, ff = d->v_ff, wide = 4 * vd;
+    add(l, INIT_WEIGHT, 4, vd, 3, 2, d->patch, "visual.patch_embed.proj.weight");
+    l->t[l->n - 1].n_dims = 5, l->t[l->n - 1].shape[4] = d->patch; /* Conv3d: [vd, 3, 2, p, p] */
+    for (int i = 0; i < d->v_layers; i++) {
+        add(l, INIT_ONES, 1, vd, 0, 0, 0, "visual.blocks.%d.norm1.weight", i);
+        add(l, INIT_ONES, 1, vd, 0, 0, 0, "visual.blocks.%d.norm2.weight", i);
+        add(l, INIT_WEIGHT, 2, 3 * vd, vd, 0, 0, "visual.blocks.%d.attn.qkv.weight", i);
+        add(l, INIT_BIAS, 1, 3 * vd, 0, 0, 0, "visual.blocks.%d.attn.qkv.bias", i);
+        add(l, INIT_WEIGHT, 2, vd, vd, 0, 0, "visual.blocks.%d.attn.proj.weight", i);
+        add(l, INIT_BIAS, 1, vd, 0, 0, 0, "visual.blocks.%d.attn.proj.bias", i);
+        add(l, INIT_WEIGHT, 2, ff, vd, 0, 0, "visual.blocks.%d.mlp.gate_proj.weight", i);
+        add(l, INIT_BIAS, 1, ff, 0, 0, 0, "visual.blocks.%d.mlp.gate_proj.bias", i);
+        add(l, INIT_WEIGHT, 2, ff, vd, 0, 0, "visual.blocks.%d.mlp.up_proj.weight", i);
+        add(l, INIT_BIAS, 1, ff, 0, 0, 0, "visual.blocks.%d.mlp.up_proj.bias", i);
+        add(l, INIT_WEIGHT, 2, vd, ff, 0, 0, "visual.blocks.%d.mlp.down_proj.weight", i);
+        add(l, INIT_BIAS, 1, vd, 0, 0, 0, "visual.blocks.%d.mlp.down_proj.bias", i);
+    }
+    add(l, INIT_ONES, 1, vd, 0, 0, 0, "visual.merger.ln_q.weight");
+    add(l, INIT_WEIGHT, 2, wide, wide, 0, 0, "visual.merger.mlp.0.weight");
+    add(l, INIT_BIAS, 1, wide, 0, 0, 0, "visual.merger.mlp.0.bias");
+    add(l, INIT_WEIGHT, 2, d->t_d, wide, 0, 0, "visual.merger.mlp.2.weight");
+    add(l, INIT_BIAS, 1, d->t_d, 0, 0, 0, "visual.merger.mlp.2.bias");
+    list_decoder(d, l, "model", true);
+    if (!d->tie) add(l, INIT_WEIGHT, 2, d->vocab, d->t_d, 0, 0, "lm_head.weight");
+}
+
+/* LLaVA-1.5 (transformers 4.45 names): CLIP with class token and pre_layrnorm, no newline. */
+static void list_tensors_llava(const dims *d, tensor_list *l) {
+    const char *vp = "vision_tower.vision_model";
+    int64_t vd = d->v_d, g = d->image_size / d->patch;
+    add(l, INIT_WEIGHT, 1, vd, 0, 0, 0, "%s.embeddings.class_embedding", vp);
+    add(l, INIT_WEIGHT, 4, vd, 3, d->patch, d->patch, "%s.embeddings.patch_embedding.weight", vp);
+    add(l, INIT_WEIGHT, 2, g * g + 1, vd, 0, 0, "%s.embeddings.position_embedding.weight", vp);
+    add(l, INIT_ONES, 1, vd, 0, 0, 0, "%s.pre_layrnorm.weight", vp);
+    add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.pre_layrnorm.bias", vp);
+    for (int i = 0; i < d->v_layers; i++) {
+        static const char *proj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+        for (int p = 0; p < 4; p++) {
+            add(l, INIT_WEIGHT, 2, vd, vd, 0, 0, "%s.encoder.layers.%d.self_attn.%s.weight", vp, i,
+                proj[p]);
+            add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.self_attn.%s.bias", vp, i,
+                proj[p]);
+        }
+        for (int n = 1; n <= 2; n++) {
+            add(l, INIT_ONES, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.layer_norm%d.weight", vp, i, n);
+            add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.layer_norm%d.bias", vp, i, n);
+        }
+        add(l, INIT_WEIGHT, 2, d->v_ff, vd, 0, 0, "%s.encoder.layers.%d.mlp.fc1.weight", vp, i);
+        add(l, INIT_BIAS, 1, d->v_ff, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc1.bias", vp, i);
+        add(l, INIT_WEIGHT, 2, vd, d->v_ff, 0, 0, "%s.encoder.layers.%d.mlp.fc2.weight", vp, i);
+        add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc2.bias", vp, i);
+    }
+    add(l, INIT_ONES, 1, vd, 0, 0, 0, "%s.post_layernorm.weight", vp);
+    add(l, INIT_BIAS, 1, vd, 0, 0, 0, "%s.post_layernorm.bias", vp);
+    int64_t td = d->t_d;
+    add(l, INIT_WEIGHT, 2, td, vd, 0, 0, "multi_modal_projector.linear_1.weight");
+    add(l, INIT_BIAS, 1, td, 0, 0, 0, "multi_modal_projector.linear_1.bias");
+    add(l, INIT_WEIGHT, 2, td, td, 0, 0, "multi_modal_projector.linear_2.weight");
+    add(l, INIT_BIAS, 1, td, 0, 0, 0, "multi_modal_projector.linear_2.bias");
+    list_decoder(d, l, "language_model.model", false);
+    if (!d->tie) add(l, INIT_WEIGHT, 2, d->vocab, td, 0, 0, "language_model.lm_head.weight");
+}
+
 /* The tensor names and shapes of a transformers 4.45 LLaVA-OneVision checkpoint. */
-static void list_tensors(const dims *d, tensor_list *l) {
+static void list_tensors_ov(const dims *d, tensor_list *l) {
     const char *vp = "vision_tower.vision_model";
     int64_t vd = d->v_d, n_pos = (int64_t)(d->image_size / d->patch) * (d->image_size / d->patch);
     add(l, INIT_WEIGHT, 4, vd, 3, d->patch, d->patch, "%s.embeddings.patch_embedding.weight", vp);
@@ -250,6 +436,15 @@ static void list_tensors(const dims *d, tensor_list *l) {
     }
     add(l, INIT_ONES, 1, td, 0, 0, 0, "%s.norm.weight", lp);
     if (!d->tie) add(l, INIT_WEIGHT, 2, d->vocab, td, 0, 0, "language_model.lm_head.weight");
+}
+
+static void list_tensors(const dims *d, tensor_list *l) {
+    if (d->fam == FAM_QWEN25)
+        list_tensors_qwen(d, l);
+    else if (d->fam == FAM_LLAVA)
+        list_tensors_llava(d, l);
+    else
+        list_tensors_ov(d, l);
 }
 
 static int64_t numel(const syn_tensor *t) {
@@ -340,6 +535,12 @@ static int read_dims(const char *dir, dims *d) {
     json_t *c = json_load_file(path, 0, &je);
     if (!c) return -1;
     json_t *tc = json_object_get(c, "text_config"), *vc = json_object_get(c, "vision_config");
+    json_t *mt = json_object_get(c, "model_type");
+    const char *type = json_is_string(mt) ? json_string_value(mt) : "";
+    d->fam = strcmp(type, "qwen2_5_vl") == 0                                 ? FAM_QWEN25
+             : strcmp(type, "llava") == 0 || strcmp(type, "llava_next") == 0 ? FAM_LLAVA
+                                                                             : FAM_ONEVISION;
+    if (d->fam == FAM_QWEN25 && !tc) tc = c; /* 4.50 keeps the text fields at the top level */
     d->t_d = get_int(tc, "hidden_size", 896);
     d->t_ff = get_int(tc, "intermediate_size", 4864);
     d->t_layers = get_int(tc, "num_hidden_layers", 24);
@@ -354,22 +555,37 @@ static int read_dims(const char *dir, dims *d) {
     d->v_heads = get_int(vc, "num_attention_heads", 16);
     d->image_size = get_int(vc, "image_size", 384);
     d->patch = get_int(vc, "patch_size", 14);
+    if (d->fam == FAM_QWEN25) { /* Qwen2_5_VLVisionConfig's names */
+        d->v_layers = get_int(vc, "depth", 32);
+        d->v_heads = get_int(vc, "num_heads", 16);
+        d->image_size = 0;
+    }
     json_decref(c);
     return 0;
 }
 
-/* FLOPs of one crop through the vision tower (matrix products and attention). */
-static double vision_flop(const dims *d) {
-    double n = (double)(d->image_size / d->patch) * (d->image_size / d->patch), vd = d->v_d;
-    double per_layer = 2 * n * (4 * vd * vd + 2 * vd * d->v_ff) + 4 * n * n * vd;
-    return per_layer * d->v_layers + 2 * n * vd * 3 * d->patch * d->patch;
+/* Patches one vision pass sees: a crop's grid (LLaVA), or the whole image's patch grid
+ * (Qwen2.5-VL, one pass per image). */
+static double pass_patches(const dims *d, const lg_pixels *px) {
+    if (d->fam == FAM_QWEN25) return (double)px->grid_h * px->grid_w;
+    return (double)(d->image_size / d->patch) * (d->image_size / d->patch);
 }
 
-/* FLOPs of the projector over `crops` crops: linear_1 (vision -> text width) and linear_2 on
- * every row the tower hands over (SigLIP "full": all grid x grid patches). */
-static double projector_flop(const dims *d, int64_t crops) {
-    double rows = (double)(d->image_size / d->patch) * (d->image_size / d->patch) * (double)crops;
-    return 2 * rows * ((double)d->v_d * d->t_d + (double)d->t_d * d->t_d);
+/* FLOPs of one vision pass of n patches (matrix products and attention; Qwen2.5-VL's window
+ * blocks are counted as full attention, an upper bound; its SwiGLU has three products). */
+static double vision_flop(const dims *d, double n) {
+    double vd = d->v_d, mlp = d->fam == FAM_QWEN25 ? 3 : 2;
+    double per_layer = 2 * n * (4 * vd * vd + mlp * vd * d->v_ff) + 4 * n * n * vd;
+    double in = 3.0 * d->patch * d->patch * (d->fam == FAM_QWEN25 ? 2 : 1);
+    return per_layer * d->v_layers + 2 * n * vd * in;
+}
+
+/* FLOPs of the projector over `passes` passes of n patches: linear_1 and linear_2 on every row
+ * the tower hands over (Qwen2.5-VL: the merger, 4 patches per row). */
+static double projector_flop(const dims *d, double n, int64_t passes) {
+    double td = d->t_d, vd = d->v_d;
+    if (d->fam == FAM_QWEN25) return 2 * (n / 4) * (16 * vd * vd + 4 * vd * td) * (double)passes;
+    return 2 * n * (double)passes * (vd * td + td * td);
 }
 
 /* Weights of one decoder layer's products (elements). */
@@ -460,7 +676,9 @@ static int fail_model(const char *what, lg_session *s) {
 static int32_t *text_ids(size_t n, int32_t salt) {
     int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     if (!ids) return NULL;
-    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(1000 + (i * 7919 + (size_t)salt) % 100000);
+    /* ids 1000..30999: plain pieces in every family's vocabulary (Llama's has 32000, its image
+     * token is 32000), never an image token */
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(1000 + (i * 7919 + (size_t)salt) % 30000);
     return ids;
 }
 
@@ -541,20 +759,21 @@ static int stage_vision(bench *b, lg_session *s) {
         }
         tv[r] = et.vision_s, tp[r] = et.projector_s, tk[r] = et.packing_s;
     }
-    int crops = px->n_crops;
+    int crops = b->d.fam == FAM_QWEN25 ? 1 : px->n_crops; /* vision passes */
     int runs = b->o.runs;
     double med = median(t, runs), mv = median(tv, runs), mp = median(tp, runs),
            mk = median(tk, runs);
-    double pflop = projector_flop(&b->d, crops);
-    stage *ei = new_stage(b, "encode_image", med, vision_flop(&b->d) * crops + pflop, false);
+    double np = pass_patches(&b->d, px), vflop = vision_flop(&b->d, np);
+    double pflop = projector_flop(&b->d, np, crops);
+    stage *ei = new_stage(b, "encode_image", med, vflop * crops + pflop, false);
     snprintf(ei->note, sizeof ei->note,
              "%d crops, %lld image tokens: tower %.4f s + projector %.4f s + packing %.4f s", crops,
              (long long)rows, mv, mp, mk);
-    stage *vc = new_stage(b, "vision_crop", mv / crops, vision_flop(&b->d), false);
+    stage *vc = new_stage(b, "vision_crop", mv / crops, vflop, false);
     snprintf(vc->note, sizeof vc->note, "vision tower only, per crop (%d crops)", crops);
     stage *pj = new_stage(b, "projector", mp, pflop, false);
     snprintf(pj->note, sizeof pj->note, "per image: %d crops x %d rows, linear_1 + gelu + linear_2",
-             crops, (b->d.image_size / b->d.patch) * (b->d.image_size / b->d.patch));
+             crops, (int)(b->d.fam == FAM_QWEN25 ? np / 4 : np));
     lg_pixels_free(px);
     lg_image_free(img);
     return 0;
@@ -1086,9 +1305,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     }
     if (optind < argc) return app_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
     if (!o->synthetic == !o->model)
-        return app_usage_error(CMD, "give exactly one of --synthetic 0.5b|7b and --model DIR");
-    if (o->synthetic && strcmp(o->synthetic, "0.5b") != 0 && strcmp(o->synthetic, "7b") != 0)
-        return app_usage_error(CMD, "--synthetic: 0.5b or 7b, not '%s'", o->synthetic);
+        return app_usage_error(CMD, "give exactly one of --synthetic SIZE and --model DIR");
+    if (o->synthetic && !find_preset(o->synthetic))
+        return app_usage_error(
+            CMD, "--synthetic: 0.5b, 7b, qwen2.5-vl-3b or llava-1.5-7b, not '%s'", o->synthetic);
     if (o->quick) {
         if (!runs_set) o->runs = 1;
         if (!prefill_set) o->prefill = 1024;
@@ -1133,10 +1353,8 @@ static int check_room(const char *dir, uint64_t need) {
 static void remove_synthetic(const char *dir);
 
 static int make_synthetic(bench *b, char *tmpl, size_t tmpl_size) {
-    const preset *p = NULL;
-    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
-        if (strcmp(PRESETS[i].name, b->o.synthetic) == 0) p = &PRESETS[i];
-    if (!p) return app_usage_error(CMD, "--synthetic: 0.5b or 7b, not '%s'", b->o.synthetic);
+    const preset *p = find_preset(b->o.synthetic);
+    if (!p) return app_usage_error(CMD, "--synthetic: unknown size '%s'", b->o.synthetic);
     if (b->o.keep) {
         snprintf(tmpl, tmpl_size, "%s", b->o.keep);
         if (mkdir(tmpl, 0755) != 0 && errno != EEXIST)

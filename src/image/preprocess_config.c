@@ -241,13 +241,27 @@ static lg_status read_geometry(cfg_ctx *c, json_t *pre, pp_t *pp) {
 
 /* Qwen2VLImageProcessor: pixel bounds (min_pixels / max_pixels, or size's shortest_edge /
  * longest_edge as later versions write them), patch, merge and temporal sizes. */
+/* A pixel count (up to 2^40), or -1 when absent. */
+static lg_status get_pixels(cfg_ctx *c, json_t *o, const char *key, int64_t *out) {
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) return (*out = -1, LG_OK);
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > ((json_int_t)1 << 40))
+        return bad(c, LG_E_FORMAT, "\"%s\" must be a positive pixel count", key);
+    *out = (int64_t)json_integer_value(v);
+    return LG_OK;
+}
+
 static lg_status read_qwen(cfg_ctx *c, json_t *pre, pp_t *pp) {
-    int lo = -1, hi = -1, p = -1, m = -1, t = -1;
+    int p = -1, m = -1, t = -1;
+    int64_t lo = -1, hi = -1;
     json_t *size = json_object_get(pre, "size");
-    lg_status st = get_int(c, pre, "min_pixels", &lo);
-    if (st == LG_OK) st = get_int(c, pre, "max_pixels", &hi);
-    if (st == LG_OK && lo < 0 && json_is_object(size)) st = get_int(c, size, "shortest_edge", &lo);
-    if (st == LG_OK && hi < 0 && json_is_object(size)) st = get_int(c, size, "longest_edge", &hi);
+    lg_status st = get_pixels(c, pre, "min_pixels", &lo);
+    if (st == LG_OK) st = get_pixels(c, pre, "max_pixels", &hi);
+    if (st == LG_OK && lo < 0 && json_is_object(size))
+        st = get_pixels(c, size, "shortest_edge", &lo);
+    if (st == LG_OK && hi < 0 && json_is_object(size))
+        st = get_pixels(c, size, "longest_edge", &hi);
     if (st == LG_OK) st = get_int(c, pre, "patch_size", &p);
     if (st == LG_OK) st = get_int(c, pre, "merge_size", &m);
     if (st == LG_OK) st = get_int(c, pre, "temporal_patch_size", &t);
